@@ -75,6 +75,10 @@ def main() -> None:
     target = HERE / pathlib.Path(out).name
     if pathlib.Path(out).resolve() != target:
         pathlib.Path(out).replace(target)
+    # An install may have left a build under another suffix (abi3): one module only.
+    for stale in HERE.glob("_core.*.so"):
+        if stale != target:
+            stale.unlink()
     print(f"native: built {target.name}")
 
 
