@@ -20,13 +20,17 @@ CDEF = """
 /* BLAKE3 */
 typedef struct { ...; } nf_blake3_hasher;
 void nf_blake3_hasher_init(nf_blake3_hasher *self);
+void nf_blake3_hasher_init_keyed(nf_blake3_hasher *self, const uint8_t *key);
 void nf_blake3_hasher_init_derive_key(nf_blake3_hasher *self, const char *context);
+void nf_blake3_hasher_init_derive_key_raw(nf_blake3_hasher *self, const uint8_t *context_key);
 void nf_blake3_hasher_update(nf_blake3_hasher *self, const void *input, size_t input_len);
 void nf_blake3_hasher_finalize(const nf_blake3_hasher *self, uint8_t *out, size_t out_len);
 void nf_blake3_hash(const void *input, size_t input_len, uint8_t *out);
 void nf_blake3_context_key(const char *context, uint8_t *out);
 void nf_blake3_derive_key_raw(const uint8_t *context_key, const void *material,
                               size_t material_len, uint8_t *out);
+void nf_blake3_derive_key_raw_64_many(const uint8_t *context_key, const uint8_t *inputs,
+                                      size_t count, uint8_t *out);
 int nf_blake3_simd_detected(void);
 int nf_blake3_simd_current(void);
 int nf_blake3_simd_force(int level);

@@ -7,92 +7,91 @@
 #pragma GCC target("avx2")
 #include <immintrin.h>
 
+/* Byte shuffles for the rotations by 16 and 8 (VPSHUFB: byte i of each 128-bit
+ * half takes byte mask[i] of that half). */
+static const uint8_t ROT16_MASK[32] __attribute__((aligned(32))) = {
+    2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13,
+    2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13,
+};
+static const uint8_t ROT8_MASK[32] __attribute__((aligned(32))) = {
+    1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12,
+    1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12,
+};
+
+/* With the masks as intrinsic operands GCC keeps both in registers for the
+ * whole loop, and the 16 state vectors then spill far more (measured: ~12%
+ * slower).  A VPSHUFB with the mask as a memory operand leaves all 16 YMM
+ * registers to the state; the asm has no side effects, so it still schedules
+ * freely. */
+#if defined(__GNUC__)
 static inline __m256i rot16(__m256i x) {
-    return _mm256_shuffle_epi8(x, _mm256_setr_epi8(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13,
-                                                   2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13));
+    __m256i r;
+    __asm__("vpshufb %1, %2, %0" : "=x"(r) : "m"(*(const __m256i *)ROT16_MASK), "x"(x));
+    return r;
 }
 static inline __m256i rot8(__m256i x) {
-    return _mm256_shuffle_epi8(x, _mm256_setr_epi8(1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12,
-                                                   1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12));
+    __m256i r;
+    __asm__("vpshufb %1, %2, %0" : "=x"(r) : "m"(*(const __m256i *)ROT8_MASK), "x"(x));
+    return r;
 }
+#else
+static inline __m256i rot16(__m256i x) { return _mm256_shuffle_epi8(x, _mm256_load_si256((const __m256i *)ROT16_MASK)); }
+static inline __m256i rot8(__m256i x) { return _mm256_shuffle_epi8(x, _mm256_load_si256((const __m256i *)ROT8_MASK)); }
+#endif
 static inline __m256i rot12(__m256i x) {
     return _mm256_or_si256(_mm256_srli_epi32(x, 12), _mm256_slli_epi32(x, 20));
 }
 static inline __m256i rot7(__m256i x) { return _mm256_or_si256(_mm256_srli_epi32(x, 7), _mm256_slli_epi32(x, 25)); }
 
 #define ADD(a, b) _mm256_add_epi32(a, b)
+
+/* An empty asm the optimiser cannot see through.  In a = a + m + b, a + m
+ * is ready long before b (the end of the previous step's dependency chain);
+ * GCC's reassociation would otherwise regroup it as (a + b) + m, putting one
+ * more add on the critical path (measured: ~5% slower). */
+static inline __m256i keep(__m256i x) {
+#if defined(__GNUC__)
+    __asm__("" : "+x"(x));
+#endif
+    return x;
+}
 #define XOR(a, b) _mm256_xor_si256(a, b)
 
-/* One round, written step by step across the four columns (then the four
- * diagonals) so that four independent dependency chains are interleaved. */
+#define G8(a, b, c, d, mx, my)              \
+    do {                                    \
+        v[a] = ADD(keep(ADD(v[a], (mx))), v[b]); \
+        v[d] = rot16(XOR(v[d], v[a]));      \
+        v[c] = ADD(v[c], v[d]);             \
+        v[b] = rot12(XOR(v[b], v[c]));      \
+        v[a] = ADD(keep(ADD(v[a], (my))), v[b]); \
+        v[d] = rot8(XOR(v[d], v[a]));       \
+        v[c] = ADD(v[c], v[d]);             \
+        v[b] = rot7(XOR(v[b], v[c]));       \
+        v[a] = keep(v[a]);                  \
+        v[b] = keep(v[b]);                  \
+        v[c] = keep(v[c]);                  \
+        v[d] = keep(v[d]);                  \
+    } while (0)
+
+/* One round.  Each G is written out whole: GCC does not schedule before
+ * register allocation, so source order sets register pressure; the CPU
+ * overlaps the four independent G of a step by itself.
+ *
+ * The keep() at the end of each G splits the live ranges of its four words:
+ * a word that is idle for a while after its G can then be spilled without
+ * its last uses inside the G going through memory too (GCC otherwise stored
+ * some words and reloaded them on the very next instruction, a store-forward
+ * stall on the critical path; ~3% faster). */
 static inline __attribute__((always_inline)) void round8(__m256i v[16], const __m256i m[16], int r) {
     const uint8_t *s = NF_B3_SCHEDULE[r];
-    /* columns: (0,4,8,12) (1,5,9,13) (2,6,10,14) (3,7,11,15) */
-    v[0] = ADD(ADD(v[0], m[s[0]]), v[4]);
-    v[1] = ADD(ADD(v[1], m[s[2]]), v[5]);
-    v[2] = ADD(ADD(v[2], m[s[4]]), v[6]);
-    v[3] = ADD(ADD(v[3], m[s[6]]), v[7]);
-    v[12] = rot16(XOR(v[12], v[0]));
-    v[13] = rot16(XOR(v[13], v[1]));
-    v[14] = rot16(XOR(v[14], v[2]));
-    v[15] = rot16(XOR(v[15], v[3]));
-    v[8] = ADD(v[8], v[12]);
-    v[9] = ADD(v[9], v[13]);
-    v[10] = ADD(v[10], v[14]);
-    v[11] = ADD(v[11], v[15]);
-    v[4] = rot12(XOR(v[4], v[8]));
-    v[5] = rot12(XOR(v[5], v[9]));
-    v[6] = rot12(XOR(v[6], v[10]));
-    v[7] = rot12(XOR(v[7], v[11]));
-    v[0] = ADD(ADD(v[0], m[s[1]]), v[4]);
-    v[1] = ADD(ADD(v[1], m[s[3]]), v[5]);
-    v[2] = ADD(ADD(v[2], m[s[5]]), v[6]);
-    v[3] = ADD(ADD(v[3], m[s[7]]), v[7]);
-    v[12] = rot8(XOR(v[12], v[0]));
-    v[13] = rot8(XOR(v[13], v[1]));
-    v[14] = rot8(XOR(v[14], v[2]));
-    v[15] = rot8(XOR(v[15], v[3]));
-    v[8] = ADD(v[8], v[12]);
-    v[9] = ADD(v[9], v[13]);
-    v[10] = ADD(v[10], v[14]);
-    v[11] = ADD(v[11], v[15]);
-    v[4] = rot7(XOR(v[4], v[8]));
-    v[5] = rot7(XOR(v[5], v[9]));
-    v[6] = rot7(XOR(v[6], v[10]));
-    v[7] = rot7(XOR(v[7], v[11]));
-    /* diagonals: (0,5,10,15) (1,6,11,12) (2,7,8,13) (3,4,9,14) */
-    v[0] = ADD(ADD(v[0], m[s[8]]), v[5]);
-    v[1] = ADD(ADD(v[1], m[s[10]]), v[6]);
-    v[2] = ADD(ADD(v[2], m[s[12]]), v[7]);
-    v[3] = ADD(ADD(v[3], m[s[14]]), v[4]);
-    v[15] = rot16(XOR(v[15], v[0]));
-    v[12] = rot16(XOR(v[12], v[1]));
-    v[13] = rot16(XOR(v[13], v[2]));
-    v[14] = rot16(XOR(v[14], v[3]));
-    v[10] = ADD(v[10], v[15]);
-    v[11] = ADD(v[11], v[12]);
-    v[8] = ADD(v[8], v[13]);
-    v[9] = ADD(v[9], v[14]);
-    v[5] = rot12(XOR(v[5], v[10]));
-    v[6] = rot12(XOR(v[6], v[11]));
-    v[7] = rot12(XOR(v[7], v[8]));
-    v[4] = rot12(XOR(v[4], v[9]));
-    v[0] = ADD(ADD(v[0], m[s[9]]), v[5]);
-    v[1] = ADD(ADD(v[1], m[s[11]]), v[6]);
-    v[2] = ADD(ADD(v[2], m[s[13]]), v[7]);
-    v[3] = ADD(ADD(v[3], m[s[15]]), v[4]);
-    v[15] = rot8(XOR(v[15], v[0]));
-    v[12] = rot8(XOR(v[12], v[1]));
-    v[13] = rot8(XOR(v[13], v[2]));
-    v[14] = rot8(XOR(v[14], v[3]));
-    v[10] = ADD(v[10], v[15]);
-    v[11] = ADD(v[11], v[12]);
-    v[8] = ADD(v[8], v[13]);
-    v[9] = ADD(v[9], v[14]);
-    v[5] = rot7(XOR(v[5], v[10]));
-    v[6] = rot7(XOR(v[6], v[11]));
-    v[7] = rot7(XOR(v[7], v[8]));
-    v[4] = rot7(XOR(v[4], v[9]));
+    G8(0, 4, 8, 12, m[s[0]], m[s[1]]);
+    G8(1, 5, 9, 13, m[s[2]], m[s[3]]);
+    G8(2, 6, 10, 14, m[s[4]], m[s[5]]);
+    G8(3, 7, 11, 15, m[s[6]], m[s[7]]);
+    G8(0, 5, 10, 15, m[s[8]], m[s[9]]);
+    G8(1, 6, 11, 12, m[s[10]], m[s[11]]);
+    G8(2, 7, 8, 13, m[s[12]], m[s[13]]);
+    G8(3, 4, 9, 14, m[s[14]], m[s[15]]);
 }
 
 /* 8x8 transpose of 32-bit words: afterwards r[w] holds word w of every former r[i], lane i. */
@@ -125,15 +124,42 @@ static inline __attribute__((always_inline)) void transpose8(__m256i r[8]) {
     r[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
 }
 
-/* m[w] = word w of the block at `off` of each of the 8 inputs. */
+/* Two 4x4 transposes of 32-bit words, one per 128-bit half. */
+static inline __attribute__((always_inline)) void transpose4x2(__m256i *a, __m256i *b, __m256i *c, __m256i *d) {
+    __m256i ab_lo = _mm256_unpacklo_epi32(*a, *b); /* a0 b0 a1 b1 */
+    __m256i ab_hi = _mm256_unpackhi_epi32(*a, *b); /* a2 b2 a3 b3 */
+    __m256i cd_lo = _mm256_unpacklo_epi32(*c, *d);
+    __m256i cd_hi = _mm256_unpackhi_epi32(*c, *d);
+    *a = _mm256_unpacklo_epi64(ab_lo, cd_lo); /* a0 b0 c0 d0 */
+    *b = _mm256_unpackhi_epi64(ab_lo, cd_lo);
+    *c = _mm256_unpacklo_epi64(ab_hi, cd_hi);
+    *d = _mm256_unpackhi_epi64(ab_hi, cd_hi);
+}
+
+/* m[w] = word w of the block at `off` of each of the 8 inputs.  Row j of each
+ * group of four words pairs input j (low half) with input j+4 (high half), so
+ * a 4x4 transpose within the halves finishes the job without lane crossing. */
 static inline __attribute__((always_inline)) void load_msg8(const uint8_t *const *in, size_t off, __m256i m[16]) {
-    for (int half = 0; half < 2; half++) {
-        for (int j = 0; j < 8; j++)
-            m[8 * half + j] = _mm256_loadu_si256((const __m256i *)(in[j] + off + 32 * half));
-        for (int j = 4 * half; j < 4 * half + 4; j++) _mm_prefetch((const char *)(in[j] + off + 256), _MM_HINT_T0);
-        transpose8(&m[8 * half]);
+    for (int g = 0; g < 4; g++) {
+        __m256i r[4];
+        for (int j = 0; j < 4; j++)
+            r[j] = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(in[j] + off + 16 * g))),
+                _mm_loadu_si128((const __m128i *)(in[j + 4] + off + 16 * g)), 1);
+        transpose4x2(&r[0], &r[1], &r[2], &r[3]);
+        /* written once, transposed (writing m first and transposing in place
+         * left GCC storing every vector twice) */
+        for (int j = 0; j < 4; j++) m[4 * g + j] = r[j];
     }
 }
+
+/* How far ahead to prefetch, in inputs: hash_many's inputs are consecutive
+ * chunks (or consecutive parent blocks), so input j + PREFETCH_INPUTS starts
+ * PREFETCH_INPUTS inputs further on.  Each block step prefetches the same
+ * block of the inputs two batches ahead: memory latency is hidden without
+ * flooding the fill buffers.  (PREFETCH never faults, so prefetching past the
+ * end of the data is harmless; the address is formed as an integer.) */
+#define PREFETCH_INPUTS 16
 
 static void hash8(const uint8_t *const *inputs, size_t blocks, const uint32_t key[8], uint64_t counter,
                   bool increment_counter, uint8_t flags, uint8_t flags_start, uint8_t flags_end, uint8_t *out) {
@@ -154,6 +180,13 @@ static void hash8(const uint8_t *const *inputs, size_t blocks, const uint32_t ke
         if (b + 1 == blocks) block_flags |= flags_end;
         __m256i m[16];
         load_msg8(in, b * NF_BLAKE3_BLOCK_LEN, m);
+#if defined(__GNUC__)
+        /* Make m live in memory: the rounds then read each word as a memory
+         * operand, and GCC stops keeping a second, spilled copy (~2%). */
+        __asm__("" : : "r"(m) : "memory");
+#endif
+        for (int j = 0; j < 8; j++)
+            _mm_prefetch((const char *)((uintptr_t)in[j] + (PREFETCH_INPUTS * blocks + b) * NF_BLAKE3_BLOCK_LEN), _MM_HINT_T0);
         __m256i v[16] = {
             h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7],
             _mm256_set1_epi32((int)NF_B3_IV[0]), _mm256_set1_epi32((int)NF_B3_IV[1]),

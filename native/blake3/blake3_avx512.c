@@ -32,16 +32,28 @@ void nf_b3_compress_xof_avx512(const uint32_t cv[8], const uint8_t block[NF_BLAK
 /* ---- 16-way ------------------------------------------------------------- */
 
 #define ADD(a, b) _mm512_add_epi32(a, b)
+
+/* Opaque to the optimiser: in a = a + m + b, keeps a + m (ready early) from being
+ * regrouped as (a + b) + m, which lengthens the critical path (see blake3_avx2.c).
+ * A no-op where the intrinsics are not the real ones (the emulated test build). */
+#if defined(__GNUC__) && defined(__AVX512F__)
+static inline __m512i keep(__m512i x) {
+    __asm__("" : "+v"(x));
+    return x;
+}
+#else
+static inline __m512i keep(__m512i x) { return x; }
+#endif
 #define XOR(a, b) _mm512_xor_si512(a, b)
 #define ROR(a, n) _mm512_ror_epi32(a, n)
 
 #define G16(a, b, c, d, mx, my)                 \
     do {                                        \
-        v[a] = ADD(ADD(v[a], (mx)), v[b]);      \
+        v[a] = ADD(keep(ADD(v[a], (mx))), v[b]); \
         v[d] = ROR(XOR(v[d], v[a]), 16);        \
         v[c] = ADD(v[c], v[d]);                 \
         v[b] = ROR(XOR(v[b], v[c]), 12);        \
-        v[a] = ADD(ADD(v[a], (my)), v[b]);      \
+        v[a] = ADD(keep(ADD(v[a], (my))), v[b]); \
         v[d] = ROR(XOR(v[d], v[a]), 8);         \
         v[c] = ADD(v[c], v[d]);                 \
         v[b] = ROR(XOR(v[b], v[c]), 7);         \
@@ -112,6 +124,9 @@ static void hash16(const uint8_t *const *inputs, size_t blocks, const uint32_t k
         if (b + 1 == blocks) block_flags |= flags_end;
         __m512i m[16];
         for (int j = 0; j < 16; j++) m[j] = _mm512_loadu_si512((const void *)(inputs[j] + b * NF_BLAKE3_BLOCK_LEN));
+        /* the same block of the inputs two batches ahead (see blake3_avx2.c) */
+        for (int j = 0; j < 16; j++)
+            _mm_prefetch((const char *)((uintptr_t)inputs[j] + (32 * blocks + b) * NF_BLAKE3_BLOCK_LEN), _MM_HINT_T0);
         transpose16(m);
         __m512i v[16] = {
             h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7],

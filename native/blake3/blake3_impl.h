@@ -87,35 +87,42 @@ static inline uint32_t nf_b3_counter_high(uint64_t counter) { return (uint32_t)(
 
 /* ---- back ends ---------------------------------------------------------- */
 
-void nf_b3_compress_in_place_portable(uint32_t cv[8], const uint8_t block[NF_BLAKE3_BLOCK_LEN],
+/* Internal to the extension: keep these out of its dynamic symbol table. */
+#if defined(__GNUC__)
+#define NF_B3_INTERNAL __attribute__((visibility("hidden")))
+#else
+#define NF_B3_INTERNAL
+#endif
+
+NF_B3_INTERNAL void nf_b3_compress_in_place_portable(uint32_t cv[8], const uint8_t block[NF_BLAKE3_BLOCK_LEN],
                                       uint8_t block_len, uint64_t counter, uint8_t flags);
-void nf_b3_compress_xof_portable(const uint32_t cv[8], const uint8_t block[NF_BLAKE3_BLOCK_LEN],
+NF_B3_INTERNAL void nf_b3_compress_xof_portable(const uint32_t cv[8], const uint8_t block[NF_BLAKE3_BLOCK_LEN],
                                  uint8_t block_len, uint64_t counter, uint8_t flags, uint8_t out[64]);
-void nf_b3_hash_many_portable(const uint8_t *const *inputs, size_t num_inputs, size_t blocks,
+NF_B3_INTERNAL void nf_b3_hash_many_portable(const uint8_t *const *inputs, size_t num_inputs, size_t blocks,
                               const uint32_t key[8], uint64_t counter, bool increment_counter,
                               uint8_t flags, uint8_t flags_start, uint8_t flags_end, uint8_t *out);
 
 #if NF_B3_X86
-void nf_b3_compress_in_place_sse41(uint32_t cv[8], const uint8_t block[NF_BLAKE3_BLOCK_LEN],
+NF_B3_INTERNAL void nf_b3_compress_in_place_sse41(uint32_t cv[8], const uint8_t block[NF_BLAKE3_BLOCK_LEN],
                                    uint8_t block_len, uint64_t counter, uint8_t flags);
-void nf_b3_compress_xof_sse41(const uint32_t cv[8], const uint8_t block[NF_BLAKE3_BLOCK_LEN],
+NF_B3_INTERNAL void nf_b3_compress_xof_sse41(const uint32_t cv[8], const uint8_t block[NF_BLAKE3_BLOCK_LEN],
                               uint8_t block_len, uint64_t counter, uint8_t flags, uint8_t out[64]);
-void nf_b3_hash_many_sse41(const uint8_t *const *inputs, size_t num_inputs, size_t blocks,
+NF_B3_INTERNAL void nf_b3_hash_many_sse41(const uint8_t *const *inputs, size_t num_inputs, size_t blocks,
                            const uint32_t key[8], uint64_t counter, bool increment_counter,
                            uint8_t flags, uint8_t flags_start, uint8_t flags_end, uint8_t *out);
 
 /* AVX2 has no single-block compress of its own: one block only fills 128-bit
  * rows, so the AVX2 level uses the SSE4.1 compress. */
-void nf_b3_hash_many_avx2(const uint8_t *const *inputs, size_t num_inputs, size_t blocks,
+NF_B3_INTERNAL void nf_b3_hash_many_avx2(const uint8_t *const *inputs, size_t num_inputs, size_t blocks,
                           const uint32_t key[8], uint64_t counter, bool increment_counter,
                           uint8_t flags, uint8_t flags_start, uint8_t flags_end, uint8_t *out);
 
 /* AVX-512 (F + VL): single-block compress with native 128-bit rotates, and 16-way hash_many. */
-void nf_b3_compress_in_place_avx512(uint32_t cv[8], const uint8_t block[NF_BLAKE3_BLOCK_LEN],
+NF_B3_INTERNAL void nf_b3_compress_in_place_avx512(uint32_t cv[8], const uint8_t block[NF_BLAKE3_BLOCK_LEN],
                                     uint8_t block_len, uint64_t counter, uint8_t flags);
-void nf_b3_compress_xof_avx512(const uint32_t cv[8], const uint8_t block[NF_BLAKE3_BLOCK_LEN],
+NF_B3_INTERNAL void nf_b3_compress_xof_avx512(const uint32_t cv[8], const uint8_t block[NF_BLAKE3_BLOCK_LEN],
                                uint8_t block_len, uint64_t counter, uint8_t flags, uint8_t out[64]);
-void nf_b3_hash_many_avx512(const uint8_t *const *inputs, size_t num_inputs, size_t blocks,
+NF_B3_INTERNAL void nf_b3_hash_many_avx512(const uint8_t *const *inputs, size_t num_inputs, size_t blocks,
                             const uint32_t key[8], uint64_t counter, bool increment_counter,
                             uint8_t flags, uint8_t flags_start, uint8_t flags_end, uint8_t *out);
 #endif

@@ -16,7 +16,7 @@ static inline uint32_t rotr32(uint32_t w, unsigned c) { return (w >> c) | (w << 
         s[b] = rotr32(s[b] ^ s[c], 7);   \
     } while (0)
 
-static inline void round_fn(uint32_t s[16], const uint32_t m[16], int r) {
+static inline __attribute__((always_inline)) void round_fn(uint32_t s[16], const uint32_t m[16], int r) {
     const uint8_t *sc = NF_B3_SCHEDULE[r];
     /* columns */
     G(0, 4, 8, 12, m[sc[0]], m[sc[1]]);
@@ -31,7 +31,7 @@ static inline void round_fn(uint32_t s[16], const uint32_t m[16], int r) {
 }
 
 /* The 7 rounds; leaves the 16-word state before the feed-forward. */
-static inline void compress_core(uint32_t s[16], const uint32_t cv[8], const uint8_t block[64],
+static inline __attribute__((always_inline)) void compress_core(uint32_t s[16], const uint32_t cv[8], const uint8_t block[64],
                                  uint8_t block_len, uint64_t counter, uint8_t flags) {
     uint32_t m[16];
     for (int i = 0; i < 16; i++) m[i] = nf_b3_load32(block + 4 * i);
@@ -44,7 +44,14 @@ static inline void compress_core(uint32_t s[16], const uint32_t cv[8], const uin
     s[13] = nf_b3_counter_high(counter);
     s[14] = (uint32_t)block_len;
     s[15] = (uint32_t)flags;
-    for (int r = 0; r < 7; r++) round_fn(s, m, r);
+    /* written out so each round's schedule row is a compile-time constant */
+    round_fn(s, m, 0);
+    round_fn(s, m, 1);
+    round_fn(s, m, 2);
+    round_fn(s, m, 3);
+    round_fn(s, m, 4);
+    round_fn(s, m, 5);
+    round_fn(s, m, 6);
 }
 
 void nf_b3_compress_in_place_portable(uint32_t cv[8], const uint8_t block[NF_BLAKE3_BLOCK_LEN],

@@ -7,12 +7,38 @@
 #pragma GCC target("sse4.1")
 #include <immintrin.h>
 
+static const uint8_t ROT16_MASK[16] __attribute__((aligned(16))) = {2, 3, 0, 1, 6, 7, 4, 5,
+                                                                    10, 11, 8, 9, 14, 15, 12, 13};
+static const uint8_t ROT8_MASK[16] __attribute__((aligned(16))) = {1, 2, 3, 0, 5, 6, 7, 4,
+                                                                   9, 10, 11, 8, 13, 14, 15, 12};
+
+/* PSHUFB with the mask as a memory operand, so that the 4-way state keeps all
+ * 16 XMM registers (see blake3_avx2.c for the measurements behind this). */
+#if defined(__GNUC__)
+/* VEX form when the whole build targets AVX (mixing legacy SSE into VEX code costs) */
+#if defined(__AVX__)
+#define NF_PSHUFB "vpshufb %1, %0, %0"
+#else
+#define NF_PSHUFB "pshufb %1, %0"
+#endif
 static inline __m128i rot16(__m128i x) {
-    return _mm_shuffle_epi8(x, _mm_setr_epi8(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13));
+    __asm__(NF_PSHUFB : "+x"(x) : "m"(*(const __m128i *)ROT16_MASK));
+    return x;
 }
 static inline __m128i rot8(__m128i x) {
-    return _mm_shuffle_epi8(x, _mm_setr_epi8(1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12));
+    __asm__(NF_PSHUFB : "+x"(x) : "m"(*(const __m128i *)ROT8_MASK));
+    return x;
 }
+/* Opaque to the optimiser: keeps (a + m) + b from being regrouped as (a + b) + m. */
+static inline __m128i keep(__m128i x) {
+    __asm__("" : "+x"(x));
+    return x;
+}
+#else
+static inline __m128i rot16(__m128i x) { return _mm_shuffle_epi8(x, _mm_load_si128((const __m128i *)ROT16_MASK)); }
+static inline __m128i rot8(__m128i x) { return _mm_shuffle_epi8(x, _mm_load_si128((const __m128i *)ROT8_MASK)); }
+static inline __m128i keep(__m128i x) { return x; }
+#endif
 static inline __m128i rot12(__m128i x) { return _mm_or_si128(_mm_srli_epi32(x, 12), _mm_slli_epi32(x, 20)); }
 static inline __m128i rot7(__m128i x) { return _mm_or_si128(_mm_srli_epi32(x, 7), _mm_slli_epi32(x, 25)); }
 
@@ -37,18 +63,22 @@ void nf_b3_compress_xof_sse41(const uint32_t cv[8], const uint8_t block[NF_BLAKE
 
 #define G4(a, b, c, d, mx, my)                         \
     do {                                               \
-        v[a] = _mm_add_epi32(_mm_add_epi32(v[a], v[b]), (mx)); \
+        v[a] = _mm_add_epi32(keep(_mm_add_epi32(v[a], (mx))), v[b]); \
         v[d] = rot16(_mm_xor_si128(v[d], v[a]));       \
         v[c] = _mm_add_epi32(v[c], v[d]);              \
         v[b] = rot12(_mm_xor_si128(v[b], v[c]));       \
-        v[a] = _mm_add_epi32(_mm_add_epi32(v[a], v[b]), (my)); \
+        v[a] = _mm_add_epi32(keep(_mm_add_epi32(v[a], (my))), v[b]); \
         v[d] = rot8(_mm_xor_si128(v[d], v[a]));        \
         v[c] = _mm_add_epi32(v[c], v[d]);              \
         v[b] = rot7(_mm_xor_si128(v[b], v[c]));        \
+        v[a] = keep(v[a]);                             \
+        v[b] = keep(v[b]);                             \
+        v[c] = keep(v[c]);                             \
+        v[d] = keep(v[d]);                             \
     } while (0)
 
-/* One round with the four G of each step interleaved (the compiler schedules
- * them together either way; the macro keeps the data flow explicit). */
+/* One round, each G written out whole; the keep() calls split live ranges
+ * so that GCC's spills stay off the G's own critical path (see blake3_avx2.c). */
 static inline __attribute__((always_inline)) void round4(__m128i v[16], const __m128i m[16], int r) {
     const uint8_t *s = NF_B3_SCHEDULE[r];
     G4(0, 4, 8, 12, m[s[0]], m[s[1]]);
@@ -76,13 +106,20 @@ static inline __attribute__((always_inline)) void transpose4(__m128i *a, __m128i
 /* m[w] = word w of the block at `off` of each of the 4 inputs. */
 static inline __attribute__((always_inline)) void load_msg4(const uint8_t *const *in, size_t off, __m128i m[16]) {
     for (int g = 0; g < 4; g++) {
-        m[4 * g + 0] = _mm_loadu_si128((const __m128i *)(in[0] + off + 16 * g));
-        m[4 * g + 1] = _mm_loadu_si128((const __m128i *)(in[1] + off + 16 * g));
-        m[4 * g + 2] = _mm_loadu_si128((const __m128i *)(in[2] + off + 16 * g));
-        m[4 * g + 3] = _mm_loadu_si128((const __m128i *)(in[3] + off + 16 * g));
-        transpose4(&m[4 * g + 0], &m[4 * g + 1], &m[4 * g + 2], &m[4 * g + 3]);
+        __m128i r0 = _mm_loadu_si128((const __m128i *)(in[0] + off + 16 * g));
+        __m128i r1 = _mm_loadu_si128((const __m128i *)(in[1] + off + 16 * g));
+        __m128i r2 = _mm_loadu_si128((const __m128i *)(in[2] + off + 16 * g));
+        __m128i r3 = _mm_loadu_si128((const __m128i *)(in[3] + off + 16 * g));
+        transpose4(&r0, &r1, &r2, &r3);
+        m[4 * g + 0] = r0;
+        m[4 * g + 1] = r1;
+        m[4 * g + 2] = r2;
+        m[4 * g + 3] = r3;
     }
 }
+
+/* Inputs ahead to prefetch (see blake3_avx2.c). */
+#define PREFETCH_INPUTS 8
 
 static void hash4(const uint8_t *const *inputs, size_t blocks, const uint32_t key[8], uint64_t counter,
                   bool increment_counter, uint8_t flags, uint8_t flags_start, uint8_t flags_end, uint8_t *out) {
@@ -99,6 +136,11 @@ static void hash4(const uint8_t *const *inputs, size_t blocks, const uint32_t ke
         if (b + 1 == blocks) block_flags |= flags_end;
         __m128i m[16];
         load_msg4(inputs, b * NF_BLAKE3_BLOCK_LEN, m);
+        for (int j = 0; j < 4; j++)
+            _mm_prefetch((const char *)((uintptr_t)inputs[j] + (PREFETCH_INPUTS * blocks + b) * NF_BLAKE3_BLOCK_LEN), _MM_HINT_T0);
+#if defined(__GNUC__)
+        __asm__("" : : "r"(m) : "memory"); /* m in memory: read as operands, no second copy */
+#endif
         __m128i v[16] = {
             h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7],
             _mm_set1_epi32((int)NF_B3_IV[0]), _mm_set1_epi32((int)NF_B3_IV[1]),
