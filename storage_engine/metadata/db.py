@@ -1,0 +1,251 @@
+"""Connections, pragmas and transactions.
+
+Every public operation is one plain function ``fn(conn, ...)`` run as ONE transaction:
+writes inside ``BEGIN IMMEDIATE`` on the single writer connection, reads inside a
+deferred ``BEGIN`` (a consistent WAL snapshot) on a reader connection.  Two backends
+run those same functions:
+
+* ``AiosqliteBackend`` (the daemons): aiosqlite connections, one writer and a pool of
+  readers.  aiosqlite executes queued calls one at a time on the connection's thread,
+  so queueing whole transactions serialises writers without a lock and costs one
+  thread hop per operation (a hop is ~0.1-0.2 ms; a hop per statement would make a
+  PUT ten times slower).
+* ``DirectBackend`` (CLI, sync API): one plain sqlite3 connection in the caller's thread.
+
+Pragmas: WAL (readers never block the writer nor each other); synchronous=FULL by
+default, because a 201 to a PUT promises the version survives a power cut, like the
+block data the engine fsyncs before answering; in WAL mode FULL costs one fsync of
+the log per commit.  NORMAL (lose the last commits on power loss, never corruption)
+can be chosen for bulk imports and tests.  foreign_keys=ON on every connection.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import os
+import sqlite3
+from dataclasses import dataclass
+from typing import Any, Concatenate, ParamSpec, TypeVar
+from collections.abc import Callable, Sequence
+
+import aiosqlite
+
+from . import errors
+from .migrations import MIGRATIONS, Migration, migrate
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+SYNCHRONOUS_MODES = ("FULL", "NORMAL", "EXTRA")
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    synchronous: str = "FULL"
+    busy_timeout: float = 5.0  # seconds to wait for another process's write lock
+    readers: int = 4  # reader connections of the async backend; 0 = read through the writer
+
+    def __post_init__(self) -> None:
+        if self.synchronous.upper() not in SYNCHRONOUS_MODES:
+            raise errors.InvalidArgument(f"synchronous must be one of {SYNCHRONOUS_MODES}")
+        if self.readers < 0 or self.busy_timeout < 0:
+            raise errors.InvalidArgument("readers and busy_timeout must be >= 0")
+
+
+def _is_memory(path: str) -> bool:
+    return path == ":memory:" or path.startswith("file::memory:") or "mode=memory" in path
+
+
+def configure(conn: sqlite3.Connection, options: Options, *, writer: bool) -> None:
+    """Per-connection pragmas (journal_mode is persistent, the rest is not)."""
+    conn.execute(f"PRAGMA busy_timeout = {int(options.busy_timeout * 1000)}")
+    if writer:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode not in ("wal", "memory"):
+            raise errors.MetadataError(f"could not switch the database to WAL (journal_mode={mode})")
+    conn.execute(f"PRAGMA synchronous = {options.synchronous.upper()}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    if not writer:
+        conn.execute("PRAGMA query_only = ON")
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def run_write(conn: sqlite3.Connection, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+    """Run ``fn`` as one write transaction; roll back on any exception."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if _busy(exc):
+            raise errors.Busy("the metadata database is locked by another writer") from exc
+        raise
+    try:
+        result = fn(conn, *args, **kwargs)
+        conn.execute("COMMIT")
+        return result
+    except BaseException as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.OperationalError) and _busy(exc):
+            raise errors.Busy("the metadata database is busy") from exc
+        raise
+
+
+def run_read(conn: sqlite3.Connection, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+    """Run ``fn`` inside a read transaction, so all its queries see one snapshot."""
+    conn.execute("BEGIN")
+    try:
+        return fn(conn, *args, **kwargs)
+    finally:
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+
+
+def _open_sqlite(path: str) -> sqlite3.Connection:
+    return sqlite3.connect(path, isolation_level=None, uri=path.startswith("file:"))
+
+
+def _setup_writer(conn: sqlite3.Connection, options: Options, migrations: Sequence[Migration]) -> int:
+    configure(conn, options, writer=True)
+    _, version = migrate(conn, migrations)
+    return version
+
+
+class Backend(abc.ABC):
+    """Where operations run.  Methods are coroutines so one façade serves both backends."""
+
+    schema_version: int
+
+    @abc.abstractmethod
+    async def read(self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn(conn, ...)`` in a read transaction."""
+
+    @abc.abstractmethod
+    async def write(self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn(conn, ...)`` in a write transaction, serialised with all other writes."""
+
+    @abc.abstractmethod
+    async def offload(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run CPU-heavy work (key hashing) without blocking the event loop."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+
+async def _in_thread(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    # aiosqlite 0.21 has no public "run this callable on the connection thread";
+    # _execute is what all its public methods use.  The version is pinned in
+    # pyproject.toml and tests/test_metadata_db.py guards this use.
+    result: T = await conn._execute(fn, conn._conn, *args, **kwargs)  # type: ignore[no-untyped-call]
+    return result
+
+
+class AiosqliteBackend(Backend):
+    """One aiosqlite writer, N aiosqlite readers (WAL lets them read while it writes)."""
+
+    def __init__(self, writer: aiosqlite.Connection, readers: list[aiosqlite.Connection], version: int) -> None:
+        self._writer = writer
+        self._readers = readers
+        self._free: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        for r in readers:
+            self._free.put_nowait(r)
+        self.schema_version = version
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls, path: str | os.PathLike[str], options: Options = Options(), migrations: Sequence[Migration] = MIGRATIONS
+    ) -> AiosqliteBackend:
+        path = os.fspath(path)
+        writer = await aiosqlite.connect(path, isolation_level=None, uri=path.startswith("file:"))
+        readers: list[aiosqlite.Connection] = []
+        try:
+            version = await _in_thread(writer, _setup_writer, options, migrations)
+            if not _is_memory(path):
+                for _ in range(options.readers):
+                    r = await aiosqlite.connect(path, isolation_level=None, uri=path.startswith("file:"))
+                    readers.append(r)
+                    await _in_thread(r, configure, options, writer=False)
+        except BaseException:
+            for c in [*readers, writer]:
+                await c.close()
+            raise
+        return cls(writer, readers, version)
+
+    async def read(self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        self._check_open()
+        if not self._readers:
+            return await _in_thread(self._writer, run_read, fn, args, kwargs)
+        conn = await self._free.get()
+        try:
+            return await _in_thread(conn, run_read, fn, args, kwargs)
+        finally:
+            self._free.put_nowait(conn)
+
+    async def write(self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        self._check_open()
+        return await _in_thread(self._writer, run_write, fn, args, kwargs)
+
+    async def offload(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise errors.MetadataError("metadata store is closed")
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for r in self._readers:
+            await r.close()
+        await self._writer.close()
+
+
+class DirectBackend(Backend):
+    """A plain sqlite3 connection used from the calling thread; its coroutines never
+    suspend, so the sync API can drive them without an event loop."""
+
+    def __init__(self, conn: sqlite3.Connection, version: int) -> None:
+        self._conn: sqlite3.Connection | None = conn
+        self.schema_version = version
+
+    @classmethod
+    def open_sync(
+        cls, path: str | os.PathLike[str], options: Options = Options(), migrations: Sequence[Migration] = MIGRATIONS
+    ) -> DirectBackend:
+        conn = _open_sqlite(os.fspath(path))
+        try:
+            version = _setup_writer(conn, options, migrations)
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, version)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise errors.MetadataError("metadata store is closed")
+        return self._conn
+
+    async def read(self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        return run_read(self.conn, fn, args, kwargs)
+
+    async def write(self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        return run_write(self.conn, fn, args, kwargs)
+
+    async def offload(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        return fn(*args, **kwargs)
+
+    def close_sync(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def close(self) -> None:
+        self.close_sync()

@@ -1,0 +1,336 @@
+"""Listings with prefix / delimiter / marker / end_marker / limit / path, Swift-style.
+
+A page is computed inside one read transaction by index range queries only:
+``(container_id, name)`` of current versions for objects (the partial index
+``versions_current``), ``(account_id, name)`` for containers.  With a delimiter, a
+collapsed subdirectory costs one index seek past it (to the upper bound of its
+prefix), never a walk through its contents, so a page costs O(limit + subdirs)
+index steps however large the container is.  ``INDEXED BY`` makes SQLite fail the
+query rather than silently fall back to a scan if the index ever stops applying.
+
+Semantics (shared with the brute-force reference in the tests): take the names
+with the prefix, > marker and < end_marker; with a delimiter, a name whose
+remainder after the prefix contains it collapses to ``Subdir(name up to and
+including the first delimiter)``; entries are unique and in name order; a subdir
+equal to the marker is left out (it was the last entry of the previous page); the
+first ``limit`` entries are returned.  Paging with marker = last entry's name
+therefore never repeats nor skips an entry.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from typing import Any
+
+from . import validation as v
+from .db import Backend
+from .keys import exact_upper, upper_bound
+from .records import Container, ObjectVersion, Subdir
+from .rows import CONTAINER_COLUMNS, VERSION_COLUMNS, account_id, container_record, container_ref, version_record
+from .sharing import load_share_index, shared_container_names, user_groups
+
+Row = tuple[Any, ...]
+# fetch(lo, lo_inclusive, hi_exclusive_or_None, n) -> up to n rows in name order, read
+# lazily: a delimiter listing abandons the rows after the first one of each subdir, and
+# SQLite must not have stepped through them (that would cost O(limit) per subdir).
+Fetch = Callable[[str, bool, "str | None", int], Iterator[Row]]
+
+DEFAULT_LIMIT = 10000
+_NAME = 1  # position of the name in both VERSION_COLUMNS and CONTAINER_COLUMNS
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRange:
+    lo: str  # inclusive
+    hi: str | None  # exclusive; None = unbounded
+
+
+def _range_sql(base: str, order: str) -> dict[tuple[bool, bool], str]:
+    """The four shapes of a range query: (lower bound inclusive?, upper bound present?)."""
+    out = {}
+    for incl in (True, False):
+        for bounded in (True, False):
+            sql = f"{base} AND {order} {'>=' if incl else '>'} ?"
+            if bounded:
+                sql += f" AND {order} < ?"
+            out[(incl, bounded)] = sql + f" ORDER BY {order} LIMIT ?"
+    return out
+
+
+OBJECT_QUERIES = _range_sql(
+    f"SELECT {VERSION_COLUMNS} FROM versions INDEXED BY versions_current "
+    "WHERE container_id = ? AND state = 'normal'",
+    "name",
+)
+CONTAINER_QUERIES = _range_sql(
+    f"SELECT {CONTAINER_COLUMNS} FROM containers AS c INDEXED BY containers_by_name WHERE c.account_id = ?",
+    "c.name",
+)
+
+
+def _fetcher(conn: sqlite3.Connection, queries: dict[tuple[bool, bool], str], owner_id: int) -> Fetch:
+    def fetch(lo: str, incl: bool, hi: str | None, n: int) -> Iterator[Row]:
+        params: list[Any] = [owner_id, lo]
+        if hi is not None:
+            params.append(hi)
+        params.append(n)
+        return conn.execute(queries[(incl, hi is not None)], params)  # a cursor steps on demand
+
+    return fetch
+
+
+def merge_ranges(ranges: Iterable[KeyRange]) -> list[KeyRange]:
+    """Sorted, disjoint union of ranges."""
+    out: list[KeyRange] = []
+    for r in sorted(ranges, key=lambda r: r.lo):
+        if out and (out[-1].hi is None or r.lo <= out[-1].hi):
+            last = out[-1]
+            hi = None if last.hi is None or r.hi is None else max(last.hi, r.hi)
+            out[-1] = KeyRange(last.lo, hi)
+        else:
+            out.append(r)
+    return out
+
+
+def restricted(fetch: Fetch, ranges: Sequence[KeyRange]) -> Fetch:
+    """A fetch that sees only names inside ``ranges`` (sorted, disjoint): one index
+    range query per range it touches."""
+
+    def fetch_in(lo: str, incl: bool, hi: str | None, n: int) -> Iterator[Row]:
+        got = 0
+        for r in ranges:
+            if r.hi is not None and r.hi <= lo:
+                continue
+            if hi is not None and r.lo >= hi:
+                break
+            a, a_incl = (r.lo, True) if r.lo > lo else (lo, incl)
+            b = hi if r.hi is None else r.hi if hi is None else min(r.hi, hi)
+            if b is not None and a >= b:
+                continue
+            with _closing(fetch(a, a_incl, b, n - got)) as rows:
+                for row in rows:
+                    got += 1
+                    yield row
+            if got >= n:
+                break
+
+    return fetch_in
+
+
+def collapse(
+    fetch: Fetch,
+    *,
+    prefix: str,
+    delimiter: str | None,
+    marker: str | None,
+    end_marker: str | None,
+    limit: int,
+    keep: Callable[[Row], bool] | None = None,
+) -> list[Row | Subdir]:
+    """One listing page (see the module docstring for the semantics)."""
+    out: list[Row | Subdir] = []
+    lo, incl = prefix, True
+    if marker is not None and marker >= prefix:
+        lo, incl = marker, False
+    hi = upper_bound(prefix)
+    if end_marker is not None and (hi is None or end_marker < hi):
+        hi = end_marker
+    plen = len(prefix)
+    while len(out) < limit:
+        if hi is not None and lo >= hi:
+            break
+        want = limit - len(out)
+        seen = 0
+        jumped = False
+        with _closing(fetch(lo, incl, hi, want)) as rows:
+            for row in rows:
+                seen += 1
+                name: str = row[_NAME]
+                if delimiter:
+                    i = name.find(delimiter, plen)
+                    if i >= 0:
+                        if keep is not None and not keep(row):
+                            lo, incl = name, False
+                            continue
+                        sub = name[: i + len(delimiter)]
+                        if sub != marker:
+                            out.append(Subdir(sub))
+                        nxt = upper_bound(sub)
+                        if nxt is None:
+                            return out
+                        lo, incl, jumped = nxt, True, True
+                        break  # seek past the subdir: the rows after this one are never read
+                lo, incl = name, False
+                if keep is None or keep(row):
+                    out.append(row)
+                    if len(out) >= limit:
+                        break
+        if not jumped and seen < want:
+            break
+    return out
+
+
+def _closing(rows: Iterator[Row]) -> closing[Any]:
+    """Release a half-read cursor (or generator of cursors) at once."""
+    return closing(rows)
+
+
+def _path_to_prefix(path: str) -> tuple[str, str]:
+    """Pithos ``path=p``: the entries directly under p/, i.e. prefix=p/ delimiter=/."""
+    p = path.rstrip("/")
+    return (p + "/" if p else ""), "/"
+
+
+def _list_objects(
+    conn: sqlite3.Connection,
+    account: str,
+    container: str,
+    prefix: str,
+    delimiter: str | None,
+    marker: str | None,
+    end_marker: str | None,
+    limit: int,
+    as_user: str | None,
+    shared: bool,
+    public: bool,
+) -> list[ObjectVersion | Subdir]:
+    ref = container_ref(conn, account, container)
+    fetch = _fetcher(conn, OBJECT_QUERIES, ref.id)
+    keep: Callable[[Row], bool] | None = None
+    if as_user is not None and as_user != account:
+        # Another user sees what is shared with them, directly, by group or with '*'.
+        index = load_share_index(conn, ref.id)
+        groups = user_groups(conn, as_user)
+        roots = index.roots(as_user, groups)
+        fetch = restricted(fetch, _root_ranges(roots))
+        keep = lambda row: index.permission(row[_NAME], as_user, groups).can_read  # noqa: E731
+    elif shared or public:
+        # The owner asking for only the shared and/or only the published objects.
+        roots = []
+        pub: set[str] = set()
+        owner_index = load_share_index(conn, ref.id) if shared else None
+        if owner_index is not None:
+            roots += owner_index.roots(None, frozenset())
+        if public:
+            pub = {n for (n,) in conn.execute("SELECT name FROM public_urls WHERE container_id = ?", (ref.id,))}
+            roots += [(n, False) for n in pub]
+        fetch = restricted(fetch, _root_ranges(roots))
+        keep = lambda row: (row[_NAME] in pub) or (  # noqa: E731
+            owner_index is not None and owner_index.governing(row[_NAME]) is not None
+        )
+    rows = collapse(
+        fetch, prefix=prefix, delimiter=delimiter, marker=marker, end_marker=end_marker, limit=limit, keep=keep
+    )
+    return [r if isinstance(r, Subdir) else version_record(account, container, r) for r in rows]
+
+
+def _root_ranges(roots: Iterable[tuple[str, bool]]) -> list[KeyRange]:
+    """A shared object covers itself; a shared directory also covers everything below it."""
+    ranges = []
+    for path, is_dir in roots:
+        ranges.append(KeyRange(path, exact_upper(path)))
+        if is_dir:
+            below = path if path.endswith("/") else path + "/"
+            ranges.append(KeyRange(below, upper_bound(below)))
+    return merge_ranges(ranges)
+
+
+def _list_containers(
+    conn: sqlite3.Connection,
+    account: str,
+    prefix: str,
+    delimiter: str | None,
+    marker: str | None,
+    end_marker: str | None,
+    limit: int,
+    as_user: str | None,
+) -> list[Container | Subdir]:
+    aid = account_id(conn, account)
+    fetch = _fetcher(conn, CONTAINER_QUERIES, aid)
+    if as_user is not None and as_user != account:
+        names = shared_container_names(conn, aid, as_user, user_groups(conn, as_user))
+        fetch = restricted(fetch, merge_ranges(KeyRange(n, exact_upper(n)) for n in names))
+    rows = collapse(fetch, prefix=prefix, delimiter=delimiter, marker=marker, end_marker=end_marker, limit=limit)
+    return [r if isinstance(r, Subdir) else container_record(account, r) for r in rows]
+
+
+class Listing:
+    """Async API for account and container listings (``store.listing``)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self._db = backend
+
+    async def objects(
+        self,
+        account: str,
+        container: str,
+        *,
+        prefix: str | None = None,
+        delimiter: str | None = None,
+        marker: str | None = None,
+        end_marker: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        path: str | None = None,
+        as_user: str | None = None,
+        shared: bool = False,
+        public: bool = False,
+    ) -> list[ObjectVersion | Subdir]:
+        """One page of a container listing: current versions and ``Subdir`` entries.
+
+        ``path`` (Pithos) overrides prefix/delimiter with ``path/`` and ``/``.
+        ``as_user`` other than the owner restricts the listing to what that user may
+        read; ``shared``/``public`` (owner) to objects shared / published."""
+        prefix, delimiter = _listing_args(prefix, delimiter, marker, end_marker, limit, path)
+        v.account_name(account)
+        v.container_name(container)
+        if as_user is not None:
+            v.user_name(as_user)
+        return await self._db.read(
+            _list_objects, account, container, prefix, delimiter, marker, end_marker, limit, as_user, shared, public
+        )
+
+    async def containers(
+        self,
+        account: str,
+        *,
+        prefix: str | None = None,
+        delimiter: str | None = None,
+        marker: str | None = None,
+        end_marker: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        as_user: str | None = None,
+    ) -> list[Container | Subdir]:
+        """One page of an account listing (containers with their usage); ``as_user``
+        other than the owner sees the containers holding something shared with them."""
+        prefix, delimiter = _listing_args(prefix, delimiter, marker, end_marker, limit, None)
+        v.account_name(account)
+        if as_user is not None:
+            v.user_name(as_user)
+        return await self._db.read(
+            _list_containers, account, prefix, delimiter, marker, end_marker, limit, as_user
+        )
+
+
+def _listing_args(
+    prefix: str | None,
+    delimiter: str | None,
+    marker: str | None,
+    end_marker: str | None,
+    limit: int,
+    path: str | None,
+) -> tuple[str, str | None]:
+    for value, what in (
+        (prefix, "prefix"),
+        (delimiter, "delimiter"),
+        (marker, "marker"),
+        (end_marker, "end_marker"),
+        (path, "path"),
+    ):
+        v.listing_string(value, what)
+    v.limit(limit)
+    if path is not None:
+        return _path_to_prefix(path)
+    return prefix or "", delimiter or None
