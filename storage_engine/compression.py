@@ -1,0 +1,62 @@
+"""Per-block zstd: compress when it pays, decompress with the length checked.
+
+zstd contexts are not thread-safe, so each thread keeps its own.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import zstandard
+
+from .errors import BadRecord
+from .records import Codec
+
+_local = threading.local()
+
+
+def _compressor(level: int) -> zstandard.ZstdCompressor:
+    cache: dict[int, zstandard.ZstdCompressor] | None = getattr(_local, "compressors", None)
+    if cache is None:
+        cache = _local.compressors = {}
+    c = cache.get(level)
+    if c is None:
+        c = cache[level] = zstandard.ZstdCompressor(level=level, write_content_size=True, write_checksum=False)
+    return c
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    d = getattr(_local, "decompressor", None)
+    if d is None:
+        d = _local.decompressor = zstandard.ZstdDecompressor()
+    return d
+
+
+def maybe_compress(raw: Any, level: int, min_saving: float = 1 / 8) -> tuple[Any, int]:
+    """(stored bytes, codec): zstd when it saves at least `min_saving` of the block, else raw.
+
+    Raw keeps the caller's buffer (no copy), so uncompressible data costs one
+    failed zstd attempt and nothing more.
+    """
+    n = len(raw)
+    if n < 64:
+        return raw, Codec.RAW
+    packed = _compressor(level).compress(raw)
+    if len(packed) <= n - int(n * min_saving) and len(packed) < n:
+        return packed, Codec.ZSTD
+    return raw, Codec.RAW
+
+
+def decompress(stored: Any, raw_len: int) -> bytes:
+    """The block of `raw_len` bytes; BadRecord if the frame is bad or the wrong length."""
+    try:
+        declared = zstandard.frame_content_size(stored)
+        if declared not in (-1, raw_len):  # -1: size not in the frame
+            raise BadRecord(f"zstd frame declares {declared} bytes, expected {raw_len}")
+        out = _decompressor().decompress(stored, max_output_size=raw_len)
+    except zstandard.ZstdError as exc:
+        raise BadRecord(f"zstd: {exc}") from None
+    if len(out) != raw_len:
+        raise BadRecord(f"zstd frame decoded to {len(out)} bytes, expected {raw_len}")
+    return out

@@ -1,0 +1,163 @@
+"""Map store: refcounts through object versions (overwrite, copy, delete, purge), zero entries, checks."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from hashmaps import SHA256_EMPTY, block_digests, top_hash
+from storage_engine.errors import BadMap, MapNotFound, MissingBlocks
+from storage_engine.mapstore import MapKey
+from test_store_support import KiB, opened, random_block
+
+BS = 16 * KiB
+
+
+def put_object(store, scheme: str, data: bytes) -> MapKey:  # type: ignore[no-untyped-def]
+    """What blockd does for a PUT: store the blocks, then reference the map."""
+    mv = memoryview(data)
+    blocks = [mv[o : o + BS] for o in range(0, len(data), BS)]
+    hashes = block_digests(data, scheme, BS)
+    store.put_many(scheme, list(zip(hashes, blocks)) if blocks else [])
+    return store.maps.add(scheme, len(data), BS, hashes)
+
+
+def refs(store, scheme: str, data: bytes) -> list[int]:  # type: ignore[no-untyped-def]
+    return [store.refcount(scheme, h) for h in block_digests(data, scheme, BS)]
+
+
+@pytest.mark.parametrize("scheme", ["blake3", "sha256"])
+def test_refcounts_through_versions(tmp_path: Path, scheme: str) -> None:
+    rnd = random.Random(10)
+    a, b, c, d = (random_block(rnd, BS) for _ in range(4))
+    with opened(tmp_path / "s") as store:
+        v1 = put_object(store, scheme, a + b + c)
+        assert refs(store, scheme, a + b + c) == [1, 1, 1]
+        # overwrite: a new version references its map; the old version keeps its own
+        v2 = put_object(store, scheme, a + b + d)
+        assert refs(store, scheme, a + b + c + d) == [2, 2, 1, 1]
+        # a copy of v2 is one more reference to the same map; blocks do not change
+        assert put_object(store, scheme, a + b + d) == v2
+        assert store.maps.refcount(v2) == 2
+        assert refs(store, scheme, a + b + c + d) == [2, 2, 1, 1]
+        # purge old versions: v1's last reference goes, its blocks lose one ref each
+        assert store.maps.drop(v1) == 0
+        assert not store.maps.has(v1)
+        assert refs(store, scheme, a + b + c + d) == [1, 1, 0, 1]
+        # delete the object, then the copy
+        assert store.maps.drop(v2) == 1
+        assert refs(store, scheme, a + b + c + d) == [1, 1, 0, 1]
+        assert store.maps.drop(v2) == 0
+        assert refs(store, scheme, a + b + c + d) == [0, 0, 0, 0]
+        with pytest.raises(MapNotFound):
+            store.maps.drop(v2)
+        st = store.stats()
+        assert st.maps == 0 and st.referenced_blocks == 0 and st.logical_bytes == 0
+        assert st.unreferenced_bytes == st.stored_bytes
+        assert store.verify().ok
+        # GC now reclaims all four blocks
+        store.gc()
+        assert store.stats().blocks == 0
+
+
+def test_repeated_block_counts_per_entry(tmp_path: Path) -> None:
+    rnd = random.Random(11)
+    a = random_block(rnd, BS)
+    with opened(tmp_path / "s") as store:
+        key = put_object(store, "blake3", a + a + a)
+        assert refs(store, "blake3", a) == [3]
+        st = store.stats()
+        assert st.logical_bytes == 3 * BS and st.dedup_ratio == pytest.approx(3.0)
+        store.maps.drop(key)
+        assert refs(store, "blake3", a) == [0]
+
+
+@pytest.mark.parametrize("scheme", ["blake3", "sha256"])
+def test_zero_blocks_are_flags_in_the_map(tmp_path: Path, scheme: str) -> None:
+    rnd = random.Random(12)
+    data = random_block(rnd, BS) + bytes(BS) + random_block(rnd, 100) + bytes(BS - 100) + bytes(5000)
+    with opened(tmp_path / "s") as store:
+        key = put_object(store, scheme, data)
+        hmap = store.maps.get(key)
+        assert hmap.zero == [False, True, False, True]
+        assert hmap.hashes == block_digests(data, scheme, BS)
+        assert b"".join(bytes(x) for x in store.maps.iter_data(hmap)) == data
+        assert store.stats().blocks == 2
+        assert store.maps.missing(scheme, len(data), BS, hmap.hashes) == []
+
+
+def test_missing_blocks_leave_everything_unchanged(tmp_path: Path) -> None:
+    rnd = random.Random(13)
+    a, b = random_block(rnd, BS), random_block(rnd, BS)
+    hashes = block_digests(a + b, "blake3", BS)
+    with opened(tmp_path / "s") as store:
+        store.put("blake3", a)
+        assert store.maps.missing("blake3", 2 * BS, BS, hashes) == [hashes[1]]
+        with pytest.raises(MissingBlocks) as exc:
+            store.maps.add("blake3", 2 * BS, BS, hashes)
+        assert exc.value.digests == [hashes[1]]
+        assert store.refcount("blake3", hashes[0]) == 0
+        assert store.stats().maps == 0
+        store.put("blake3", b)
+        store.maps.add("blake3", 2 * BS, BS, hashes)
+        assert refs(store, "blake3", a + b) == [1, 1]
+
+
+def test_bad_maps(tmp_path: Path) -> None:
+    rnd = random.Random(14)
+    a = random_block(rnd, BS)
+    with opened(tmp_path / "s") as store:
+        h = store.put("blake3", a)
+        with pytest.raises(BadMap):
+            store.maps.add("blake3", 2 * BS, BS, [h])  # two blocks' worth, one hash
+        with pytest.raises(BadMap):
+            store.maps.add("blake3", BS, BS, [h], top=os.urandom(32))
+        with pytest.raises(BadMap):
+            store.maps.add("blake3", BS, BS, [h[:31]])
+        key = store.maps.add("blake3", BS, BS, h, top=top_hash([h], BS, "blake3"))  # packed form
+        assert store.maps.get(key).hashes == [h]
+
+
+def test_empty_objects(tmp_path: Path) -> None:
+    with opened(tmp_path / "s") as store:
+        k1 = store.maps.add("sha256", 0, BS, [])
+        k2 = store.maps.add("sha256", 0, BS, [SHA256_EMPTY])
+        assert k1 == k2 and k1.top == SHA256_EMPTY and store.maps.refcount(k1) == 2
+        assert store.maps.get(k1).hashes == [SHA256_EMPTY]
+        k3 = store.maps.add("blake3", 0, BS, [])
+        assert store.maps.get(k3).hashes == [] and k3.top == top_hash([], 0, "blake3")
+        assert store.stats().blocks == 0
+
+
+def test_map_keys_survive_reopen(tmp_path: Path) -> None:
+    rnd = random.Random(15)
+    data = random_block(rnd, 3 * BS + 7)
+    with opened(tmp_path / "s") as store:
+        key = put_object(store, "blake3", data)
+    with opened(tmp_path / "s") as store:
+        assert store.maps.keys() == [(key, 1)]
+        hmap = store.maps.get(key)
+        assert b"".join(bytes(x) for x in store.maps.iter_data(hmap)) == data
+        assert str(key).startswith("blake3:")
+
+
+def test_reconcile_with_the_metadata_truth(tmp_path: Path) -> None:
+    """Leaked references (a crash between map add and metadata commit) are fixed from the truth."""
+    rnd = random.Random(16)
+    a, b, c = (random_block(rnd, BS) for _ in range(3))
+    with opened(tmp_path / "s") as store:
+        k1 = put_object(store, "blake3", a + b)
+        k2 = put_object(store, "blake3", b + c)
+        put_object(store, "blake3", b + c)  # k2 twice, but the metadata knows one version
+        leaked = put_object(store, "blake3", c)  # no version references it at all
+        ghost = MapKey("blake3", 5, bytes(32))
+        report = store.maps.reconcile({k1: 1, k2: 1, ghost: 1})
+        assert (report.changed, report.dropped, report.missing) == (2, 1, [ghost])
+        assert dict(store.maps.keys()) == {k1: 1, k2: 1}
+        assert not store.maps.has(leaked)
+        assert refs(store, "blake3", a + b + c) == [1, 2, 1]
+        assert store.verify().ok
+        assert store.maps.reconcile({k1: 1, k2: 1}).changed == 0
