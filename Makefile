@@ -36,7 +36,7 @@ test: setup peers
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 run: setup
-	$(VENV)/bin/nefeli about
+	$(VENV)/bin/nefeli-blockd --data $(DATA)
 
 bench: setup
 	$(PY) -m pytest benchmarks --benchmark-enable --benchmark-only $(PYTEST_ARGS)

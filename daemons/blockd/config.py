@@ -1,0 +1,60 @@
+"""Settings of nefeli-blockd (flags, TOML file, --print-config)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from daemons.runtime import setting
+
+MiB = 1 << 20
+
+
+def _listen(value: str) -> None:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+
+
+def _block_size(value: int) -> None:
+    if value < 512 or value > 1 << 30:
+        raise ValueError("block size must be between 512 bytes and 1 GiB")
+
+
+@dataclass(frozen=True)
+class BlockdConfig:
+    data: Path = setting(
+        Path("var/nefeli"), help="data directory (meta.db + blocks/)", reloadable=False, metavar="DIR"
+    )
+    listen: str = setting(
+        "127.0.0.1:8080",
+        help="HOST:PORT to listen on when no socket is passed by systemd",
+        validate=_listen,
+        reloadable=False,
+        metavar="HOST:PORT",
+    )
+    public_url: str = setting(
+        "",
+        help="base URL clients reach this server at (X-Storage-Url, public URLs); "
+        "empty: taken from each request's Host",
+    )
+    default_hash: Literal["blake3", "sha256"] = setting(
+        "blake3", help="hash scheme of new containers (X-Container-Policy-Block-Hash overrides)"
+    )
+    default_block_size: int = setting(
+        4 * MiB, help="block size of new containers in bytes", validate=_block_size, reloadable=False
+    )
+    default_versioning: Literal["auto", "none"] = setting("auto", help="versioning of new containers")
+    auth_token_ttl: float = setting(
+        86400.0, help="lifetime (s) of tokens issued by /auth/v1.0 and /identity/v2.0/tokens", min=60.0
+    )
+    demo_account: str = setting("demo", help="account created (with a token) on first start; empty: none")
+    db_synchronous: Literal["FULL", "NORMAL"] = setting(
+        "FULL", help="SQLite synchronous mode (NORMAL: faster, may lose the last commits on power loss)",
+        reloadable=False,
+    )
+    hash_threads: int = setting(0, help="threads hashing uploaded blocks (0: CPUs, at most 8)", min=0, max=256)
+    max_partial_update: int = setting(
+        1 << 30, help="largest body of a partial update (POST with Content-Range)", min=1
+    )

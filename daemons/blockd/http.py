@@ -1,0 +1,114 @@
+"""Small HTTP helpers of blockd: errors, header groups, body reading."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from net.http_errors import PayloadTooLarge, ProtocolError
+
+from storage_engine.objects import ShortBody
+
+
+class HTTPError(Exception):
+    """An answer decided by a handler: status, short text, extra headers."""
+
+    def __init__(self, status: int, reason: str, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.headers = dict(headers or {})
+
+
+def text_response(status: int, text: str, headers: Mapping[str, str] | None = None) -> web.Response:
+    body = (text.rstrip("\n") + "\n").encode("utf-8", "replace") if text else b""
+    resp = web.Response(status=status, body=body, headers=dict(headers or {}))
+    if body:
+        resp.content_type = "text/plain"
+        resp.charset = "utf-8"
+    return resp
+
+
+def prefixed(headers: Mapping[str, str], prefix: str) -> dict[str, str]:
+    """{suffix: value} of the headers starting with prefix (case-insensitive)."""
+    n = len(prefix)
+    out: dict[str, str] = {}
+    for k, v in headers.items():
+        if k.lower().startswith(prefix) and len(k) > n:
+            out[k[n:].lower()] = v.strip()
+    return out
+
+
+def int_header(headers: Mapping[str, str], name: str, *, minimum: int = 0) -> int | None:
+    raw = headers.get(name)
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise HTTPError(400, f"{name} must be a non-negative integer")
+    value = int(raw)
+    if value < minimum:
+        raise HTTPError(400, f"{name} must be at least {minimum}")
+    return value
+
+
+BODY_ERRORS: tuple[type[BaseException], ...] = (
+    aiohttp.ClientError,
+    ConnectionError,
+    asyncio.IncompleteReadError,
+    aiohttp.http_exceptions.HttpProcessingError,
+    aiohttp.EofStream,
+)
+
+
+def body_source(request: web.Request) -> Any:
+    """``async read(n)`` over the request body; a broken body raises ShortBody (499).
+
+    It also has ``readany()``: whatever the body has buffered (a whole network
+    chunk, no copy), which is what ObjectStore.write_stream prefers."""
+    content = request.content
+
+    async def read(n: int) -> bytes:
+        try:
+            return await content.read(n)
+        except BODY_ERRORS as exc:
+            raise ShortBody(f"request body broken: {exc.__class__.__name__}") from None
+
+    async def readany() -> bytes:
+        try:
+            while True:
+                # one buffered network chunk as it is (readany() would join them: a copy)
+                data, end_of_http_chunk = await content.readchunk()
+                if data or not end_of_http_chunk:
+                    return data
+        except BODY_ERRORS as exc:
+            raise ShortBody(f"request body broken: {exc.__class__.__name__}") from None
+
+    read.readany = readany  # type: ignore[attr-defined]
+    return read
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole (small) body, refusing more than ``limit`` bytes (413)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"body over {limit} bytes")
+    read = body_source(request)
+    data = bytearray()
+    while True:
+        chunk = await read(1 << 16)
+        if not chunk:
+            break
+        data += chunk
+        if len(data) > limit:
+            raise PayloadTooLarge(f"body over {limit} bytes")
+    if request.content_length is not None and len(data) != request.content_length:
+        raise ShortBody("body shorter than Content-Length")
+    return bytes(data)
+
+
+def is_protocol_error(exc: BaseException) -> bool:
+    return isinstance(exc, ProtocolError)

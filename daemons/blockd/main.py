@@ -1,0 +1,116 @@
+"""`nefeli-blockd`: entry point, start-up, first-start bootstrap, shutdown.
+
+    nefeli-blockd --data DIR --listen HOST:PORT [--config FILE]
+
+Listens on the socket systemd passes (socket activation, any FileDescriptorName)
+or else on --listen; READY=1 is sent once listening.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # python daemons/blockd/main.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from aiohttp import web  # noqa: E402
+
+from daemons.runtime import App, Context  # noqa: E402
+from daemons.blockd.config import BlockdConfig  # noqa: E402
+from daemons.blockd.server import Server  # noqa: E402
+from storage_engine.objects import ObjectStore  # noqa: E402
+
+READ_BUFSIZE = 4 << 20
+
+
+async def bootstrap(store: ObjectStore, cfg: BlockdConfig, listen: str) -> None:
+    """First start: a demo account and a token, printed once (only its hash is stored)."""
+    name = cfg.demo_account
+    if not name:
+        return
+    await store.meta.accounts.ensure(name)
+    tok = await store.meta.tokens.create(name, description="first-start demo token")
+    url = cfg.public_url.rstrip("/") if cfg.public_url else f"http://{listen}"
+    msg = (
+        "\n"
+        "nefeli-blockd: new data directory; created account and token (shown only now):\n"
+        f"  account: {name}\n"
+        f"  token:   {tok.token}\n"
+        "use them with the client:\n"
+        f"  export NEFELI_URL={url}\n"
+        f"  export NEFELI_ACCOUNT={name}\n"
+        f"  export NEFELI_TOKEN={tok.token}\n"
+        f"  curl -H 'X-Auth-Token: {tok.token}' {url}/object-store/v1/{name}\n"
+        "\n"
+    )
+    sys.stderr.write(msg)
+    sys.stderr.flush()
+
+
+async def main(ctx: Context[BlockdConfig]) -> int | None:
+    cfg = ctx.config
+    first = ObjectStore.is_new(cfg.data)
+    store = await ObjectStore.open(
+        cfg.data, synchronous=cfg.db_synchronous, hash_threads=cfg.hash_threads or None
+    )
+    runner: web.AppRunner | None = None
+    try:
+        server = Server(store, cfg)
+        # read_bufsize: how much of a request body aiohttp buffers before it stops
+        # reading the socket (the default 64 KiB pauses and resumes it every few
+        # network reads during a block upload).
+        runner = web.AppRunner(
+            server.make_app(), access_log=None, handle_signals=False, read_bufsize=READ_BUFSIZE
+        )
+        await runner.setup()
+        socks = ctx.sockets.take_all()
+        where: list[str] = []
+        if socks:
+            for s in socks:
+                if s.family == socket.AF_UNIX:
+                    site: web.BaseSite = web.SockSite(runner, s)
+                else:
+                    site = web.SockSite(runner, s)
+                await site.start()
+                where.append(site.name)
+        else:
+            host, _, port = cfg.listen.rpartition(":")
+            host = host.strip("[]")
+            site = web.TCPSite(runner, host, int(port), reuse_address=True)
+            await site.start()
+            where.append(site.name)
+        if first:
+            await bootstrap(store, cfg, cfg.listen)
+
+        @ctx.on_reload
+        async def reloaded(new: BlockdConfig) -> None:
+            server.config = new
+            ctx.log.info("configuration reloaded")
+
+        ctx.ready(f"serving on {', '.join(where)}")
+        reason = await ctx.wait_for_stop()
+        ctx.log.info("stopping: %s", reason)
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await store.close()
+    return 0
+
+
+APP = App(
+    "nefeli-blockd",
+    BlockdConfig,
+    main,
+    description="nefeli object storage daemon (Pithos/Swift API over the block store)",
+)
+
+
+def entry() -> None:
+    APP.run()
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,151 @@
+"""Real Swift clients against nefeli-blockd: python-swiftclient (the `swift` command and the
+library) and rclone's swift backend.  Upload, list, download, delete and compare checksums of
+a tree with 0-byte files, names with spaces and unicode, and a 100 MiB file."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from peers import require_program
+from test_cli_support import server, write_random  # noqa: F401
+
+MiB = 1024 * 1024
+
+
+def make_tree(root: Path, big: bool) -> dict[str, str]:
+    write_random(root / "plain.txt", 1000, seed=1)
+    (root / "empty").write_bytes(b"")
+    write_random(root / "with space" / "a file.bin", 5 * MiB + 3, seed=2)
+    write_random(root / "ünïcødé" / "δοκιμή €.txt", 77, seed=3)
+    (root / "ünïcødé" / "zero len").write_bytes(b"")
+    if big:
+        write_random(root / "big.bin", 100 * MiB, seed=4)
+    return {p.relative_to(root).as_posix(): hashlib.md5(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
+
+
+def md5_tree(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.md5(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
+
+
+def storage_url(server) -> str:  # noqa: F811
+    return f"{server.url}/v1/{server.account}"
+
+
+def _swift_key(server) -> tuple[str, str]:  # noqa: F811
+    from storage_engine.metadata import SyncMetadataStore
+
+    with SyncMetadataStore(server.data / "meta.db") as md:
+        key = md.tokens.set_key("tester", server.account, "a-long-enough-test-key")
+    return "tester", key
+
+
+@pytest.mark.peer("swift")
+@pytest.mark.slow
+def test_swift_command_tree(server, tmp_path):  # noqa: F811
+    swift = require_program("swift")["swift"] if _on_path("swift") else _venv_swift()
+    src = tmp_path / "src"
+    sums = make_tree(src, big=True)
+    env = {**os.environ, "OS_STORAGE_URL": storage_url(server), "OS_AUTH_TOKEN": server.token}
+    env.pop("ST_AUTH", None)
+
+    def sw(*a: str, cwd: Path | None = None) -> str:
+        r = subprocess.run([swift, *a], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, f"swift {' '.join(a)} → {r.returncode}\n{r.stdout}\n{r.stderr}"
+        return r.stdout
+
+    # relative paths so object names are the tree's names; swift checks ETag = MD5
+    sw("upload", "--object-threads", "4", "swcont", *sorted(sums), cwd=src)
+    listed = set(sw("list", "swcont").splitlines())
+    assert listed == set(sums), listed ^ set(sums)
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    sw("download", "swcont", cwd=dst)  # verifies MD5 of every body against its ETag
+    got = md5_tree(dst / "swcont") if (dst / "swcont").is_dir() else md5_tree(dst)
+    assert got == sums
+    stat = sw("stat", "swcont", "plain.txt")
+    assert sums["plain.txt"] in stat  # ETag shown by swift stat
+    sw("delete", "swcont", "empty", "with space/a file.bin")
+    assert set(sw("list", "swcont").splitlines()) == set(sums) - {"empty", "with space/a file.bin"}
+    sw("delete", "swcont")
+    assert "swcont" not in sw("list").split()
+
+
+def _on_path(name: str) -> bool:
+    import shutil
+
+    return shutil.which(name) is not None
+
+
+def _venv_swift() -> str:
+    p = Path(sys.executable).parent / "swift"
+    if not p.exists():
+        require_program("swift")
+    return str(p)
+
+
+def test_swiftclient_library(server, tmp_path):  # noqa: F811
+    swiftclient = pytest.importorskip("swiftclient", reason="python-swiftclient not installed (pip install .[test])")
+    user, key = _swift_key(server)
+    conn = swiftclient.Connection(authurl=f"{server.url}/auth/v1.0", user=user, key=key, auth_version="1", retries=0)
+    conn.put_container("libcont")
+    blobs = {"a b/ç.txt": b"hello", "empty": b"", "blk": os.urandom(5 * MiB + 1)}
+    for name, data in blobs.items():
+        etag = conn.put_object("libcont", name, contents=data)
+        assert etag == hashlib.md5(data).hexdigest(), (name, etag)
+    _, listing = conn.get_container("libcont")
+    assert {o["name"]: o["bytes"] for o in listing} == {n: len(d) for n, d in blobs.items()}
+    for o in listing:
+        assert o["hash"] == hashlib.md5(blobs[o["name"]]).hexdigest(), o
+    for name, data in blobs.items():
+        headers, body = conn.get_object("libcont", name)
+        assert body == data and headers["etag"].strip('"') == hashlib.md5(data).hexdigest()
+    conn.delete_object("libcont", "blk")
+    with pytest.raises(swiftclient.ClientException) as exc:
+        conn.head_object("libcont", "blk")
+    assert exc.value.http_status == 404
+
+
+@pytest.mark.peer("rclone")
+@pytest.mark.slow
+def test_rclone_tree(server, tmp_path):  # noqa: F811
+    rclone = require_program("rclone")["rclone"]
+    src = tmp_path / "src"
+    sums = make_tree(src, big=True)
+    user, key = _swift_key(server)
+    env = {
+        **os.environ,
+        "RCLONE_CONFIG": str(tmp_path / "rclone.conf"),
+        "RCLONE_CONFIG_NEF_TYPE": "swift",
+        "RCLONE_CONFIG_NEF_AUTH": f"{server.url}/auth/v1.0",
+        "RCLONE_CONFIG_NEF_USER": user,
+        "RCLONE_CONFIG_NEF_KEY": key,
+        "RCLONE_CONFIG_NEF_AUTH_VERSION": "1",
+        "RCLONE_CONFIG_TOK_TYPE": "swift",
+        "RCLONE_CONFIG_TOK_STORAGE_URL": storage_url(server),
+        "RCLONE_CONFIG_TOK_AUTH_TOKEN": server.token,
+    }
+
+    def rc(*a: str) -> str:
+        r = subprocess.run([rclone, *a], env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, f"rclone {' '.join(a)} → {r.returncode}\n{r.stdout}\n{r.stderr}"
+        return r.stdout
+
+    rc("copy", str(src), "nef:rccont")  # checks MD5 after upload
+    names = set(rc("lsf", "-R", "--files-only", "nef:rccont").splitlines())
+    assert names == set(sums)
+    md5s = dict(reversed(line.split("  ", 1)) for line in rc("md5sum", "tok:rccont").splitlines())
+    assert md5s == sums
+    rc("check", str(src), "nef:rccont")
+    dst = tmp_path / "dst"
+    rc("copy", "tok:rccont", str(dst))
+    assert md5_tree(dst) == sums
+    rc("delete", "nef:rccont/with space")
+    assert "with space/a file.bin" not in rc("lsf", "-R", "tok:rccont")
+    rc("purge", "nef:rccont")
+    assert "rccont" not in rc("lsd", "tok:")
