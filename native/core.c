@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "blake3/blake3.h"
 
@@ -14,9 +15,14 @@
 #define NF_OBJECT_ROOT_CONTEXT "nefeli 2026 object root"
 
 void nf_sha256(const void *input, size_t input_len, uint8_t *out) {
-    /* The one-shot low-level call uses the SHA extensions where the CPU has them and
-     * avoids EVP's per-call provider lookup, which dominates for 64-byte Merkle nodes. */
-    SHA256((const unsigned char *)input, input_len, out);
+    /* The low-level context calls go straight to libcrypto's block function (SHA
+     * extensions where the CPU has them).  OpenSSL 3's one-shot SHA256() and EVP
+     * both look the algorithm up on every call, which costs more than hashing a
+     * 64-byte Merkle node. */
+    SHA256_CTX ctx;
+    SHA256_Init(&ctx);
+    SHA256_Update(&ctx, input, input_len);
+    SHA256_Final(out, &ctx);
 }
 
 size_t nf_rstrip_zeros_len(const uint8_t *buf, size_t len) {
@@ -127,6 +133,63 @@ int nf_block_digests(int scheme, const uint8_t *buf, size_t len, size_t block_si
     return 0;
 }
 
+/* SHA-256 of exactly 64 bytes (a Merkle node): two block transforms, the second over
+ * the constant padding block, without the buffering of Update/Final. */
+static void sha256_64(const uint8_t *in, uint8_t *out) {
+    static const uint8_t pad[64] = {[0] = 0x80, [62] = 0x02}; /* 0x80, zeros, bit length 512 */
+    SHA256_CTX c;
+    SHA256_Init(&c);
+    SHA256_Transform(&c, in);
+    SHA256_Transform(&c, pad);
+    for (int i = 0; i < 8; i++) {
+        out[4 * i] = (uint8_t)(c.h[i] >> 24);
+        out[4 * i + 1] = (uint8_t)(c.h[i] >> 16);
+        out[4 * i + 2] = (uint8_t)(c.h[i] >> 8);
+        out[4 * i + 3] = (uint8_t)c.h[i];
+    }
+}
+
+struct sha256_level {
+    const uint8_t *src; /* 2 * (last - first) digests from pair `first` on */
+    uint8_t *dst;
+    size_t first, last;
+};
+
+static void *sha256_level_worker(void *arg) {
+    const struct sha256_level *job = (const struct sha256_level *)arg;
+    for (size_t i = job->first; i < job->last; i++)
+        sha256_64(job->src + 2 * i * NF_DIGEST_LEN, job->dst + i * NF_DIGEST_LEN);
+    return NULL;
+}
+
+/* Hash `pairs` consecutive 64-byte pairs of src into dst, over up to 4 threads for big levels. */
+static void sha256_level(const uint8_t *src, size_t pairs, uint8_t *dst) {
+    enum { MAX_THREADS = 4, MIN_PAIRS_PER_THREAD = 4096 };
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t threads = pairs / MIN_PAIRS_PER_THREAD;
+    if (threads > (size_t)(cpus > 0 ? cpus : 1)) threads = (size_t)(cpus > 0 ? cpus : 1);
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    if (threads < 2) {
+        struct sha256_level job = {src, dst, 0, pairs};
+        sha256_level_worker(&job);
+        return;
+    }
+    struct sha256_level jobs[MAX_THREADS];
+    pthread_t tids[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    for (size_t t = 0; t < threads; t++)
+        jobs[t] = (struct sha256_level){src, dst, pairs * t / threads, pairs * (t + 1) / threads};
+    for (size_t t = 1; t < threads; t++)
+        started[t] = pthread_create(&tids[t], NULL, sha256_level_worker, &jobs[t]) == 0;
+    sha256_level_worker(&jobs[0]);
+    for (size_t t = 1; t < threads; t++) {
+        if (started[t])
+            pthread_join(tids[t], NULL);
+        else
+            sha256_level_worker(&jobs[t]); /* no thread to be had: do its share here */
+    }
+}
+
 void nf_merkle_sha256(const uint8_t *digests, size_t count, uint8_t *out) {
     if (count == 0) {
         nf_sha256("", 0, out);
@@ -140,32 +203,33 @@ void nf_merkle_sha256(const uint8_t *digests, size_t count, uint8_t *out) {
      * pad[l+1] = H(pad[l] || pad[l]), so only the real nodes need storage. */
     uint8_t pad[NF_DIGEST_LEN], pair[2 * NF_DIGEST_LEN];
     memset(pad, 0, sizeof pad);
-    size_t n = count;
-    uint8_t *level = malloc(((n + 1) / 2) * NF_DIGEST_LEN);
+    size_t cap = ((count + 1) / 2) * NF_DIGEST_LEN;
+    uint8_t *bufs[2] = {malloc(cap), malloc(cap)};
     const uint8_t *src = digests;
+    size_t n = count;
+    int which = 0;
     size_t width = 1; /* padded width of the current level, a power of two >= n */
     while (width < n) width <<= 1;
     while (width > 1) {
-        size_t pairs = (n + 1) / 2;
-        for (size_t i = 0; i < pairs; i++) {
-            const uint8_t *left = src + 2 * i * NF_DIGEST_LEN;
-            if (2 * i + 1 < n) {
-                nf_sha256(left, 2 * NF_DIGEST_LEN, level + i * NF_DIGEST_LEN);
-            } else {
-                memcpy(pair, left, NF_DIGEST_LEN);
-                memcpy(pair + NF_DIGEST_LEN, pad, NF_DIGEST_LEN);
-                nf_sha256(pair, sizeof pair, level + i * NF_DIGEST_LEN);
-            }
+        uint8_t *dst = bufs[which];
+        size_t full = n / 2;
+        sha256_level(src, full, dst);
+        if (n & 1) { /* the last real node pairs with padding */
+            memcpy(pair, src + (n - 1) * NF_DIGEST_LEN, NF_DIGEST_LEN);
+            memcpy(pair + NF_DIGEST_LEN, pad, NF_DIGEST_LEN);
+            sha256_64(pair, dst + full * NF_DIGEST_LEN);
         }
         memcpy(pair, pad, NF_DIGEST_LEN);
         memcpy(pair + NF_DIGEST_LEN, pad, NF_DIGEST_LEN);
-        nf_sha256(pair, sizeof pair, pad);
-        src = level;
-        n = pairs;
+        sha256_64(pair, pad);
+        src = dst;
+        n = (n + 1) / 2;
         width >>= 1;
+        which ^= 1;
     }
     memcpy(out, src, NF_DIGEST_LEN);
-    free(level);
+    free(bufs[0]);
+    free(bufs[1]);
 }
 
 static uint8_t merkle_node_key[NF_BLAKE3_KEY_LEN], object_root_key[NF_BLAKE3_KEY_LEN];
