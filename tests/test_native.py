@@ -81,7 +81,8 @@ def test_merkle(n: int, size: int) -> None:
 
 
 def test_merkle_big_power_of_two_edges() -> None:
-    for n in (1023, 1024, 1025, 4097):
+    # 32771 digests: the first levels are big enough to be split over threads
+    for n in (1023, 1024, 1025, 4097, 32771):
         digests = os.urandom(32 * n)
         assert native.merkle_sha256(digests) == fallback.merkle_sha256(digests)
         assert native.merkle_blake3(digests, n) == fallback.merkle_blake3(digests, n)
