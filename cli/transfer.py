@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -161,11 +162,26 @@ async def _send_missing(
     batches = [todo[k : k + blocks_per_post] for k in range(0, len(todo), blocks_per_post)]
     sem = asyncio.Semaphore(parallel)
     fd = os.open(path, os.O_RDONLY)
+    mm: mmap.mmap | None = None
+    view: memoryview | None = None
     try:
+        try:
+            # Blocks go to the socket straight from the page cache (no read copy).
+            # A file cut short meanwhile makes the send fail (EFAULT), never the client.
+            mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+            view = memoryview(mm)
+        except (OSError, ValueError):
+            mm = view = None
 
-        async def body(batch: list[int]) -> AsyncIterator[bytes]:
+        async def body(batch: list[int]) -> AsyncIterator[Any]:
             for i in batch:
                 off, ln = i * bs, length(i)
+                if view is not None:
+                    if off + ln > len(view):
+                        raise CliError(f"{path}: file shrank while uploading")
+                    bar.update(ln)
+                    yield view[off : off + ln]
+                    continue
                 pos = 0
                 while pos < ln:
                     buf = os.pread(fd, min(IO_CHUNK, ln - pos), off + pos)
@@ -205,6 +221,13 @@ async def _send_missing(
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
     finally:
+        try:
+            if view is not None:
+                view.release()
+            if mm is not None:
+                mm.close()
+        except BufferError:  # a slice still held by a finished transport: the GC closes it
+            pass
         os.close(fd)
 
 
@@ -294,6 +317,15 @@ async def download_file(
         writer = _BlockWriter(fd, scheme)
         with Bar(f"get {Path(obj).name}", total, progress) as bar:
             sem = asyncio.Semaphore(parallel)
+            free: list[bytearray] = []  # block buffers to reuse (fresh memory costs page faults)
+
+            def buffer(n: int) -> bytearray:
+                return free.pop() if n == bs and free else bytearray(n)
+
+            async def put_block(blk: bytearray, offset: int, want_hex: str) -> None:
+                await asyncio.to_thread(writer.write, blk, offset, want_hex)
+                if len(blk) == bs and len(free) < 4 * parallel:
+                    free.append(blk)  # only after a successful write
 
             async def get(run: tuple[int, int]) -> None:
                 a = run[0] * bs
@@ -310,7 +342,7 @@ async def download_file(
                         # the hashmap and written (one pwrite) on a thread while the next
                         # one arrives.
                         i = run[0]
-                        blk = bytearray(min(bs, size - i * bs))
+                        blk = buffer(min(bs, size - i * bs))
                         fill = 0
                         pending: deque[asyncio.Future[None]] = deque()
                         try:
@@ -331,15 +363,13 @@ async def download_file(
                                     off += take
                                     if fill == len(blk):
                                         pending.append(
-                                            asyncio.ensure_future(
-                                                asyncio.to_thread(writer.write, blk, i * bs, remote.hashes[i])
-                                            )
+                                            asyncio.ensure_future(put_block(blk, i * bs, remote.hashes[i]))
                                         )
                                         bar.update(len(blk))
                                         i += 1
                                         fill = 0
                                         if i < run[1]:
-                                            blk = bytearray(min(bs, size - i * bs))
+                                            blk = buffer(min(bs, size - i * bs))
                                         while len(pending) > 2:
                                             await pending.popleft()
                             if i != run[1] or fill:
@@ -401,7 +431,7 @@ class _BlockWriter:
     against its digest in the hashmap; starts the disk writing early so the final
     fsync has little left to wait for."""
 
-    FLUSH_EVERY = 32 << 20
+    FLUSH_EVERY = 16 << 20
 
     def __init__(self, fd: int, scheme: str) -> None:
         self.fd = fd

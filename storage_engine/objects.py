@@ -178,7 +178,7 @@ class ObjectStore:
         # Hash + probe + put_many of one block per job: a job waits for the group
         # commit, so there are more of these threads than CPUs; they mostly wait.
         self._put_pool = ThreadPoolExecutor(
-            max(8, 4 * max(1, hash_threads)), thread_name_prefix="nefeli-put"
+            max(32, 4 * max(1, hash_threads)), thread_name_prefix="nefeli-put"
         )
         #: blocks of one stream being hashed/stored while the next ones arrive
         self.batch_blocks = max(1, batch_blocks)

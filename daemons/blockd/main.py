@@ -9,7 +9,6 @@ or else on --listen; READY=1 is sent once listening.
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 from pathlib import Path
 
@@ -58,6 +57,8 @@ async def main(ctx: Context[BlockdConfig]) -> int | None:
     )
     runner: web.AppRunner | None = None
     try:
+        if first:  # before listening: whoever sees the server up can already read the token
+            await bootstrap(store, cfg, cfg.listen)
         server = Server(store, cfg)
         # read_bufsize: how much of a request body aiohttp buffers before it stops
         # reading the socket (the default 64 KiB pauses and resumes it every few
@@ -70,10 +71,7 @@ async def main(ctx: Context[BlockdConfig]) -> int | None:
         where: list[str] = []
         if socks:
             for s in socks:
-                if s.family == socket.AF_UNIX:
-                    site: web.BaseSite = web.SockSite(runner, s)
-                else:
-                    site = web.SockSite(runner, s)
+                site: web.BaseSite = web.SockSite(runner, s)
                 await site.start()
                 where.append(site.name)
         else:
@@ -82,8 +80,6 @@ async def main(ctx: Context[BlockdConfig]) -> int | None:
             site = web.TCPSite(runner, host, int(port), reuse_address=True)
             await site.start()
             where.append(site.name)
-        if first:
-            await bootstrap(store, cfg, cfg.listen)
 
         @ctx.on_reload
         async def reloaded(new: BlockdConfig) -> None:

@@ -711,12 +711,15 @@ class Server:
         return out
 
     async def _add_owner_headers(self, r: Req, v: ObjectVersion, headers: dict[str, str]) -> None:
-        eff = await self.meta.sharing.effective(v.account, v.container, v.name)
+        # two independent reads: on two reader connections at once
+        eff, tok = await asyncio.gather(
+            self.meta.sharing.effective(v.account, v.container, v.name),
+            self.meta.public.token(v.account, v.container, v.name),
+        )
         if eff is not None and eff.sharing:
             headers["X-Object-Sharing"] = eff.sharing.format()
             if eff.path != v.name:
                 headers["X-Object-Shared-By"] = f"{v.container}/{eff.path}"
-        tok = await self.meta.public.token(v.account, v.container, v.name)
         if tok:
             headers["X-Object-Public"] = f"{r.base}/public/{tok}"
 
