@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from . import config as cfgmod
 from .client import Client, RemoteMap, split_target
 from .errors import CliError, Conflict, HttpError, command
 from .progress import human
-from .transfer import LocalHashes, download_file, hash_local, snapshot, upload_file
+from .transfer import LocalHashes, Stats, download_file, hash_local, snapshot, upload_file
 
 DIRECTORY_TYPES = ("application/directory", "application/folder")
 FILES_IN_FLIGHT = 4
@@ -108,6 +109,18 @@ async def run_sync(
     def say(msg: str) -> None:
         print(msg, file=out, flush=True)
 
+    async def transfer(name: str, work: Awaitable[Stats]) -> Stats | None:
+        """One file's upload or download; a conflict or an error is reported and counted (None)."""
+        try:
+            return await work
+        except Conflict as exc:
+            say(f"conflict {name}: {exc}")
+            rep.conflicts += 1
+        except (HttpError, CliError, OSError) as exc:
+            say(f"error {name}: {exc}")
+            rep.errors += 1
+        return None
+
     async def push_one(rel: str, path: Path) -> None:
         async with sem:
             e = remote.get(rel)
@@ -121,18 +134,14 @@ async def run_sync(
                 say(f"upload {name}")
                 rep.uploaded += 1
                 return
-            try:
-                st = await upload_file(
+            st = await transfer(
+                name,
+                upload_file(
                     client, path, container, name, local=lh, if_match=rh if e is not None else None,
                     if_none_match=e is None, progress=progress,
-                )
-            except Conflict as exc:
-                say(f"conflict {name}: {exc}")
-                rep.conflicts += 1
-                return
-            except (HttpError, CliError, OSError) as exc:
-                say(f"error {name}: {exc}")
-                rep.errors += 1
+                ),
+            )
+            if st is None:
                 return
             say(f"upload {name} ({st.blocks_sent} blocks sent)")
             rep.uploaded += 1
@@ -166,22 +175,17 @@ async def run_sync(
                 say(f"download {name}")
                 rep.downloaded += 1
                 return
-            try:
+
+            async def fetch() -> Stats:
                 remote_map: RemoteMap = await client.get_hashmap(container, name)
                 if rh and remote_map.top_hash and remote_map.top_hash != rh:
-                    say(f"conflict {name}: changed on the server since it was listed")
-                    rep.conflicts += 1
-                    return
-                st = await download_file(
+                    raise Conflict("changed on the server since it was listed")
+                return await download_file(
                     client, container, name, dest, remote=remote_map, local=lh, expect=snap, progress=progress
                 )
-            except Conflict as exc:
-                say(f"conflict {name}: {exc}")
-                rep.conflicts += 1
-                return
-            except (HttpError, CliError, OSError) as exc:
-                say(f"error {name}: {exc}")
-                rep.errors += 1
+
+            st = await transfer(name, fetch())
+            if st is None:
                 return
             say(f"download {name} ({st.blocks_fetched} blocks fetched)")
             rep.downloaded += 1

@@ -17,7 +17,7 @@ import stat
 import sys
 import threading
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,19 @@ class Stats:
     status: str = ""
     etag: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+
+
+async def gather_or_cancel(coros: list[Coroutine[Any, Any, None]]) -> None:
+    """Run the coroutines as concurrent tasks; if one fails (or this is cancelled),
+    cancel the others and wait for them to finish before re-raising."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def nblocks(size: int, block_size: int) -> int:
@@ -212,14 +225,7 @@ async def _send_missing(
             stats.blocks_sent += len(batch)
             stats.bytes_sent += total
 
-        tasks = [asyncio.ensure_future(send(b)) for b in batches]
-        try:
-            await asyncio.gather(*tasks)
-        except BaseException:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+        await gather_or_cancel([send(b) for b in batches])
     finally:
         try:
             if view is not None:
@@ -383,14 +389,7 @@ async def download_file(
                 stats.blocks_fetched += run[1] - run[0]
                 stats.bytes_fetched += b + 1 - a
 
-            tasks = [asyncio.ensure_future(get(r)) for r in runs]
-            try:
-                await asyncio.gather(*tasks)
-            except BaseException:
-                for t in tasks:
-                    t.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                raise
+            await gather_or_cancel([get(r) for r in runs])
         os.ftruncate(fd, size)
         await asyncio.to_thread(os.fsync, fd)
         if copy:

@@ -71,6 +71,23 @@ MD5_ATTR = "md5"
 ByteSource = Callable[[int], Awaitable[bytes]]
 
 
+def stream_source(stream: AsyncIterator[bytes]) -> ByteSource:
+    """A ByteSource over an async stream of pieces: ``read(n)`` answers n bytes, fewer only at its end."""
+    buf = bytearray()
+
+    async def read(n: int) -> bytes:
+        nonlocal buf
+        while len(buf) < n:
+            try:
+                buf += await stream.__anext__()
+            except StopAsyncIteration:
+                break
+        out, buf = bytes(buf[:n]), buf[n:]
+        return out
+
+    return read
+
+
 class MissingBlocks(Exception):
     """A hashmap names blocks the store lacks: the 409 answer (``digests`` in order)."""
 
@@ -556,21 +573,8 @@ class ObjectStore:
                 new_meta[k.lower()] = v
             else:
                 new_meta.pop(k.lower(), None)
-        stream = self.read(source)
-        buf = bytearray()
-
-        async def src(n: int) -> bytes:
-            nonlocal buf
-            while len(buf) < n:
-                try:
-                    buf += await stream.__anext__()
-                except StopAsyncIteration:
-                    break
-            out, buf = bytes(buf[:n]), buf[n:]
-            return out
-
         result = await self.put_stream(
-            dst[0], dcont, dst[2], src, length=source.size, modified_by=modified_by,
+            dst[0], dcont, dst[2], stream_source(self.read(source)), length=source.size, modified_by=modified_by,
             content_type=content_type or source.content_type, meta=new_meta,
             attrs={k: v for k, v in source.attrs.items() if k != MD5_ATTR}, precondition=precondition,
         )

@@ -8,7 +8,6 @@ or else on --listen; READY=1 is sent once listening.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 

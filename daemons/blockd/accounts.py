@@ -1,0 +1,78 @@
+"""Account requests: HEAD/GET (headers and container listing) and POST (metadata, groups)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from net.http_conditional import format_http_date
+from net.pithos_listing import ContainerRecord, format_container_listing, parse_listing_query
+from net.pithos_sharing import parse_group_headers
+from storage_engine.metadata import Subdir
+from storage_engine.metadata import errors as merr
+
+from .http import HTTPError, prefixed
+from .request_context import HandlerBase, Req
+
+
+class AccountHandlers(HandlerBase):
+    async def account_op(self, r: Req) -> web.StreamResponse:
+        acct = r.account
+        assert acct is not None
+        m = r.method
+        if m in ("GET", "HEAD"):
+            if r.owner:
+                try:
+                    a = await self.meta.accounts.get(acct)
+                except merr.AccountNotFound:
+                    a = await self.meta.accounts.ensure(acct)
+                headers = self._account_headers(a)
+            else:
+                await self.meta.accounts.get(acct)  # 404 for an unknown account
+                headers = {}
+            if m == "HEAD":
+                if not r.owner:
+                    raise HTTPError(403, "forbidden")
+                return web.Response(status=204, headers=headers)
+            q = parse_listing_query(r.query, accept=r.headers.get("Accept"))
+            items = await self.meta.listing.containers(
+                acct, prefix=q.prefix or None, delimiter=q.delimiter, marker=q.marker,
+                end_marker=q.end_marker, limit=q.limit, as_user=None if r.owner else r.user,
+            )
+            recs = [
+                ContainerRecord(c.name, c.usage.object_count, c.usage.bytes_used, c.mtime)
+                for c in items
+                if not isinstance(c, Subdir)
+            ]
+            body = format_container_listing(recs, q.format, account=acct)
+            return self._listing_response(r, body, q.format, headers)
+        if m == "POST":
+            self.require_owner(r)
+            await self.meta.accounts.ensure(acct)
+            meta = prefixed(r.headers, "x-account-meta-")
+            replace = r.api == "pithos" and "update" not in r.query
+            if meta or replace:
+                await self.meta.accounts.update_meta(acct, meta, replace=replace)
+            groups = parse_group_headers(r.headers)
+            if groups or replace:
+                await self.meta.accounts.set_groups(acct, {g: sorted(m_) for g, m_ in groups.items()}, replace=replace)
+            return web.Response(status=202)
+        raise HTTPError(405, "method not allowed on an account")
+
+    def _account_headers(self, a: Any) -> dict[str, str]:
+        h = {
+            "X-Account-Container-Count": str(a.container_count),
+            "X-Account-Object-Count": str(a.usage.object_count),
+            "X-Account-Bytes-Used": str(a.usage.bytes_used),
+            "X-Account-Bytes-Stored": str(a.usage.stored_bytes),
+            "Last-Modified": format_http_date(a.mtime),
+            "X-Timestamp": f"{a.created:.5f}",
+        }
+        if a.quota is not None:
+            h["X-Account-Policy-Quota"] = str(a.quota)
+        for k, v in a.meta.items():
+            h["X-Account-Meta-" + k] = v
+        for g, members in a.groups.items():
+            h["X-Account-Group-" + g] = ",".join(members)
+        return h

@@ -1,0 +1,128 @@
+"""Container requests: HEAD/GET (headers and object listing), PUT/POST (policy, metadata), DELETE."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from net.http_conditional import format_http_date
+from net.pithos_listing import ObjectRecord, SubdirRecord, format_object_listing, parse_listing_query
+from storage_engine.metadata import ContainerPolicy, Subdir
+from storage_engine.metadata import errors as merr
+
+from .http import HTTPError, int_header, prefixed
+from .request_context import HandlerBase, Req
+
+
+class ContainerHandlers(HandlerBase):
+    def _container_headers(self, c: Any) -> dict[str, str]:
+        p = c.policy
+        h = {
+            "X-Container-Object-Count": str(c.usage.object_count),
+            "X-Container-Bytes-Used": str(c.usage.bytes_used),
+            "X-Container-Bytes-Stored": str(c.usage.stored_bytes),
+            "X-Container-Block-Size": str(p.block_size),
+            "X-Container-Block-Hash": p.hash_scheme,
+            "X-Container-Policy-Versioning": p.versioning,
+            "X-Container-Policy-Block-Size": str(p.block_size),
+            "X-Container-Policy-Block-Hash": p.hash_scheme,
+            "X-Container-Policy-Quota": str(p.quota or 0),
+            "Last-Modified": format_http_date(c.mtime),
+            "X-Timestamp": f"{c.created:.5f}",
+        }
+        for k, v in c.meta.items():
+            h["X-Container-Meta-" + k] = v
+        return h
+
+    def _policy_changes(self, r: Req) -> dict[str, Any]:
+        pol = prefixed(r.headers, "x-container-policy-")
+        out: dict[str, Any] = {}
+        for key, value in pol.items():
+            if key == "versioning":
+                out["versioning"] = value.lower()
+            elif key == "quota":
+                q = int_header({"X-Container-Policy-Quota": value}, "X-Container-Policy-Quota")
+                out["quota"] = q or None
+            elif key == "block-size":
+                out["block_size"] = int_header({"X-Container-Policy-Block-Size": value}, "X-Container-Policy-Block-Size", minimum=1)
+            elif key == "block-hash":
+                out["hash_scheme"] = value.lower()
+            else:
+                raise HTTPError(400, f"unknown container policy {key!r}")
+        return out
+
+    async def container_op(self, r: Req) -> web.StreamResponse:
+        acct, cont = r.account, r.container
+        assert acct is not None and cont is not None
+        m = r.method
+        if m == "HEAD":
+            if not r.owner:
+                await self.meta.containers.get(acct, cont)
+                raise HTTPError(403, "forbidden")
+            c = await self.meta.containers.get(acct, cont)
+            return web.Response(status=204, headers=self._container_headers(c))
+        if m == "GET":
+            c = await self.meta.containers.get(acct, cont)
+            q = parse_listing_query(r.query, accept=r.headers.get("Accept"))
+            items = await self.meta.listing.objects(
+                acct, cont, prefix=q.prefix or None, delimiter=q.delimiter, marker=q.marker,
+                end_marker=q.end_marker, limit=q.limit, as_user=None if r.owner else r.user,
+                shared="shared" in r.query and r.owner, public="public" in r.query and r.owner,
+            )
+            recs: list[ObjectRecord | SubdirRecord] = []
+            for it in items:
+                if isinstance(it, Subdir):
+                    recs.append(SubdirRecord(it.name))
+                else:
+                    recs.append(
+                        ObjectRecord(
+                            name=it.name, size=it.size,
+                            hash=self.etag_for(r.api, it) or it.etag,
+                            content_type=it.content_type, last_modified=it.mtime,
+                            x_object_hash=it.etag, version=it.serial, version_timestamp=it.mtime,
+                            modified_by=it.modified_by, meta=dict(it.meta),
+                        )
+                    )
+            body = format_object_listing(recs, q.format, container=cont)
+            headers = self._container_headers(c) if r.owner else {}
+            return self._listing_response(r, body, q.format, headers)
+        if m == "PUT":
+            self.require_owner(r)
+            await self.meta.accounts.ensure(acct)
+            changes = self._policy_changes(r)
+            meta = prefixed(r.headers, "x-container-meta-")
+            try:
+                policy = ContainerPolicy(
+                    versioning=changes.get("versioning", self.config.default_versioning),
+                    quota=changes.get("quota"),
+                    block_size=changes.get("block_size", self.config.default_block_size),
+                    hash_scheme=changes.get("hash_scheme", self.config.default_hash),
+                )
+                await self.meta.containers.create(acct, cont, policy=policy, meta=meta)
+                return web.Response(status=201)
+            except merr.ContainerExists:
+                if changes or meta:
+                    await self.meta.containers.update(acct, cont, meta=meta or None, **changes)
+                return web.Response(status=202)
+        if m == "POST":
+            self.require_owner(r)
+            ctype = (r.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            if "update" in r.query and ctype == "application/octet-stream" and (
+                (r.request.content_length or 0) > 0 or r.request.headers.get("Transfer-Encoding")
+            ):
+                return await self.upload_blocks(r)
+            await self.meta.containers.get(acct, cont)
+            changes = self._policy_changes(r)
+            meta = prefixed(r.headers, "x-container-meta-")
+            replace = r.api == "pithos" and "update" not in r.query
+            if changes or meta or replace:
+                await self.meta.containers.update(
+                    acct, cont, meta=meta if (meta or replace) else None, replace_meta=replace, **changes
+                )
+            return web.Response(status=202)
+        if m == "DELETE":
+            self.require_owner(r)
+            await self.store.delete_container(acct, cont)
+            return web.Response(status=204)
+        raise HTTPError(405, "method not allowed on a container")
