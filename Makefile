@@ -39,7 +39,7 @@ run: setup
 	$(VENV)/bin/nefeli-blockd --data $(DATA)
 
 bench: setup
-	$(PY) -m pytest benchmarks --benchmark-enable --benchmark-only $(PYTEST_ARGS)
+	$(PY) -m pytest benchmarks -o python_files='bench_*.py' --benchmark-enable --benchmark-only $(PYTEST_ARGS)
 	for s in benchmarks/*_compare.py; do $(PY) $$s || exit 1; done
 
 clean:

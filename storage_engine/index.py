@@ -166,12 +166,13 @@ class Counters:
     payload_bytes: int = 0  # Σ stored_len over stored blocks
     referenced_blocks: int = 0  # stored blocks with refcount > 0
     referenced_raw_bytes: int = 0  # Σ raw_len over those
-    logical_bytes: int = 0  # Σ raw_len × refcount
+    mapped_bytes: int = 0  # Σ raw_len × refcount (each stored map counts its blocks once)
     maps: int = 0
     map_bytes: int = 0  # Σ map blob sizes
     quarantined: int = 0
+    logical_bytes: int = 0  # Σ object size × map refcount: every object version, zero blocks included
 
-    _STRUCT = struct.Struct("<9Q")
+    _STRUCT = struct.Struct("<10Q")
 
     def pack(self) -> bytes:
         return self._STRUCT.pack(*(getattr(self, f.name) for f in fields(self)))
@@ -180,13 +181,19 @@ class Counters:
     def unpack(cls, raw: bytes | None) -> Counters:
         if raw is None:
             return cls()
-        return cls(*cls._STRUCT.unpack(raw))
+        raw = bytes(raw).ljust(cls._STRUCT.size, b"\0")  # an older, shorter record: verify --repair fills it
+        return cls(*cls._STRUCT.unpack(raw[: cls._STRUCT.size]))
 
 
 def block_key(scheme_code: int, digest: bytes) -> bytes:
     if len(digest) != 32:
         raise ValueError("a digest is 32 bytes")
     return bytes((scheme_code,)) + digest
+
+
+def map_key_size(key: bytes) -> int:
+    """The object size in a maps-table key (scheme(1) size(8, BE) top(32))."""
+    return int.from_bytes(key[1:9], "big")
 
 
 def location_key(segment: int, offset: int) -> bytes:
@@ -314,7 +321,7 @@ class IndexWriter(IndexReader):
         c.blocks += sign
         c.raw_bytes += sign * entry.raw_len
         c.payload_bytes += sign * entry.stored_len
-        c.logical_bytes += sign * entry.raw_len * entry.refcount
+        c.mapped_bytes += sign * entry.raw_len * entry.refcount
         row = self._row(entry.segment)
         row.records += sign
         row.indexed_bytes += sign * entry.record_len
@@ -386,12 +393,15 @@ class IndexWriter(IndexReader):
         self.txn.put(key, _U64.pack(refcount), db=self._ix.maprefs)
         self.c.maps += 1
         self.c.map_bytes += len(blob)
+        self.c.logical_bytes += map_key_size(key) * refcount
 
     def set_map_refcount(self, key: bytes, refcount: int) -> None:
+        self.c.logical_bytes += map_key_size(key) * (refcount - self.map_refcount(key))
         self.txn.put(key, _U64.pack(refcount), db=self._ix.maprefs)
 
     def delete_map(self, key: bytes) -> None:
         blob = self.txn.get(key, db=self._ix.maps)
+        self.c.logical_bytes -= map_key_size(key) * self.map_refcount(key)
         self.txn.delete(key, db=self._ix.maps)
         self.txn.delete(key, db=self._ix.maprefs)
         self.c.maps -= 1

@@ -1,7 +1,9 @@
 """Store statistics from the counters the index keeps (O(segments)), and a full recount.
 
 Definitions (docs/storage-format.md):
-  logical bytes      Σ raw length × refcount: what the maps reference (zero blocks excluded)
+  logical bytes      Σ object size × map refcount: every object version as clients see it
+                     (copies and versions sharing a map each count, zero blocks included)
+  mapped bytes       Σ raw length × block refcount: the stored maps' non-zero blocks
   dedup ratio        logical bytes / raw bytes of the referenced blocks
   compression ratio  raw bytes / stored payload bytes, over stored blocks
   garbage bytes      reclaimable by GC: records no entry points at (dead) plus
@@ -14,7 +16,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .index import BlockEntry, Counters, IndexReader, SegmentRow, SegState
+from .index import BlockEntry, Counters, IndexReader, SegmentRow, SegState, map_key_size
 
 if TYPE_CHECKING:
     from .blockstore import BlockStore
@@ -28,6 +30,7 @@ class StoreStats:
     raw_bytes: int
     referenced_raw_bytes: int
     logical_bytes: int
+    mapped_bytes: int
     payload_bytes: int
     stored_bytes: int  # record bytes (header + payload) of indexed blocks
     garbage_bytes: int
@@ -75,6 +78,7 @@ def compute_stats(store: BlockStore) -> StoreStats:
         raw_bytes=c.raw_bytes,
         referenced_raw_bytes=c.referenced_raw_bytes,
         logical_bytes=c.logical_bytes,
+        mapped_bytes=c.mapped_bytes,
         payload_bytes=c.payload_bytes,
         stored_bytes=indexed,
         garbage_bytes=dead + unref,
@@ -109,9 +113,10 @@ def recount(store: BlockStore, reader: IndexReader | None = None) -> Recount:
         out.rows[seg_id] = SegmentRow(row.state, row.flags, end=row.end)
     for _key, e in r.iter_blocks():
         _add(c, out.rows, e)
-    for key, _rc in r.iter_maps():
+    for key, rc in r.iter_maps():
         c.maps += 1
         c.map_bytes += len(r.map_blob(key) or b"")
+        c.logical_bytes += map_key_size(key) * rc
     c.quarantined = sum(1 for _ in r.iter_quarantine())
     return out
 
@@ -122,7 +127,7 @@ def _add(c: Counters, rows: dict[int, SegmentRow], e: BlockEntry) -> None:
     c.blocks += 1
     c.raw_bytes += e.raw_len
     c.payload_bytes += e.stored_len
-    c.logical_bytes += e.raw_len * e.refcount
+    c.mapped_bytes += e.raw_len * e.refcount
     row = rows.setdefault(e.segment, SegmentRow(SegState.SEALED))
     row.records += 1
     row.indexed_bytes += e.record_len

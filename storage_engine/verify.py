@@ -83,7 +83,7 @@ def verify(store: BlockStore, *, repair: bool = False, progress: Progress | None
                 p.append(f"segment {seg_id}: file is {size} bytes, committed end is {row.end}")
 
         expected: Counter[bytes] = Counter()
-        for kb, rc in r.iter_maps():
+        for kb, _rc in r.iter_maps():
             report.maps += 1
             mkey = MapKey.unpack(kb)
             blob = r.map_blob(kb)
@@ -176,7 +176,7 @@ def _repair(store: BlockStore) -> None:
 
     def apply(w: IndexWriter) -> None:
         expected: Counter[bytes] = Counter()
-        for kb, rc in w.iter_maps():
+        for kb, _rc in w.iter_maps():
             blob = w.map_blob(kb)
             if blob is None:
                 continue

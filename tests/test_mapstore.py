@@ -43,6 +43,8 @@ def test_refcounts_through_versions(tmp_path: Path, scheme: str) -> None:
         assert put_object(store, scheme, a + b + d) == v2
         assert store.maps.refcount(v2) == 2
         assert refs(store, scheme, a + b + c + d) == [2, 2, 1, 1]
+        assert store.verify().ok  # a map counts its blocks once, however many references it has
+        assert store.stats().logical_bytes == 9 * BS  # but every version counts as data
         # purge old versions: v1's last reference goes, its blocks lose one ref each
         assert store.maps.drop(v1) == 0
         assert not store.maps.has(v1)

@@ -11,7 +11,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from hashmaps import block_digests
+from hashmaps import block_digests, zero_block_digest
 from storage_engine.blockstore import BlockStore
 from storage_engine.mapstore import MapKey
 from storage_engine.records import HEADER_SIZE
@@ -32,7 +32,7 @@ def test_stat_definitions(tmp_path: Path) -> None:
         store.put("blake3", rnd.randbytes(1000))  # unreferenced
         st = store.stats()
         assert st.blocks == 3 and st.referenced_blocks == 2 and st.unreferenced_blocks == 1
-        assert st.logical_bytes == 5 * BS
+        assert st.logical_bytes == st.mapped_bytes == 5 * BS
         assert st.referenced_raw_bytes == 2 * BS
         assert st.dedup_ratio == 2.5
         assert st.raw_bytes == 2 * BS + 1000 and st.payload_bytes == BS + stored_b + 1000
@@ -41,6 +41,15 @@ def test_stat_definitions(tmp_path: Path) -> None:
         assert st.stored_bytes == 3 * HEADER_SIZE + BS + stored_b + 1000
         assert st.maps == 2 and st.segments == 1
         assert st.as_dict()["dedup_ratio"] == 2.5
+        # a copy of an object (another version on the same map) is logical data, not stored data
+        key = store.maps.add("blake3", 2 * BS, BS, [hb, ha])
+        st = store.stats()
+        assert st.logical_bytes == 7 * BS and st.mapped_bytes == 5 * BS and st.dedup_ratio == 3.5
+        store.maps.drop(key)
+        store.maps.add("blake3", 3 * BS, BS, [ha, ha, zero_block_digest("blake3", BS)])  # zero blocks: logical only
+        st = store.stats()
+        assert st.logical_bytes == 8 * BS and st.mapped_bytes == 7 * BS
+        assert store.verify().ok
 
 
 class StoreMachine(RuleBasedStateMachine):
