@@ -25,6 +25,7 @@ import abc
 import asyncio
 import os
 import sqlite3
+import time
 from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, TypeVar
 from collections.abc import Callable, Sequence
@@ -61,7 +62,7 @@ def configure(conn: sqlite3.Connection, options: Options, *, writer: bool) -> No
     """Per-connection pragmas (journal_mode is persistent, the rest is not)."""
     conn.execute(f"PRAGMA busy_timeout = {int(options.busy_timeout * 1000)}")
     if writer:
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        mode = _switch_to_wal(conn, options.busy_timeout)
         if mode not in ("wal", "memory"):
             raise errors.MetadataError(f"could not switch the database to WAL (journal_mode={mode})")
     conn.execute(f"PRAGMA synchronous = {options.synchronous.upper()}")
@@ -69,6 +70,25 @@ def configure(conn: sqlite3.Connection, options: Options, *, writer: bool) -> No
     conn.execute("PRAGMA temp_store = MEMORY")
     if not writer:
         conn.execute("PRAGMA query_only = ON")
+
+
+def _switch_to_wal(conn: sqlite3.Connection, timeout: float) -> str:
+    """PRAGMA journal_mode=WAL, retried while another opener holds the lock.
+
+    SQLite answers "database is locked" to a journal-mode change (and to WAL
+    recovery) without calling the busy handler, so several processes opening
+    a new database at once would fail where any other statement would wait.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 def _busy(exc: sqlite3.Error) -> bool:
