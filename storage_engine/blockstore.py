@@ -16,6 +16,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import logging
@@ -60,7 +61,7 @@ from .records import (
     scheme_code,
     scheme_name,
 )
-from .segments import SEGMENT_HEADER_SIZE, Segment, fsync_dir
+from .segments import SEGMENT_HEADER_SIZE, Segment, raise_io_error, fsync_dir
 
 if TYPE_CHECKING:
     from .gc import GcReport
@@ -485,21 +486,54 @@ class BlockStore:
         return _Encoded(block_key(sc, digest), header, payload, len(raw), codec)
 
     def _append(self, enc: _Encoded) -> Batch:
+        """Reserve space for the record under the append lock, write it outside the lock.
+
+        The record joins the batch that was open when its space was reserved; that
+        batch's commit waits for the write, so a segment's committed end only ever
+        moves over written records, however the writes of concurrent puts finish.
+        """
         rec_len = HEADER_SIZE + len(enc.payload)
         with self._append_lock:
             self._check_open()
             seg = self._active
-            if seg is None or (
-                seg.write_end + rec_len > self.config.segment_size and seg.write_end > SEGMENT_HEADER_SIZE
+            if (
+                seg is None
+                or seg.bad_from is not None
+                or (seg.write_end + rec_len > self.config.segment_size and seg.write_end > SEGMENT_HEADER_SIZE)
             ):
                 seg = self._rotate_locked()
-            off = seg.append((enc.header, enc.payload))
+            off = seg.reserve(rec_len)
             self._dirty.add(seg)
             batch = self._batch
-            batch.records.append(PendingRecord(enc.key, seg.id, off, len(enc.payload), enc.raw_len, enc.codec))
             batch.bytes += rec_len
+            batch.begin_write()
+        try:
+            seg.write_at(off, (enc.header, enc.payload))
+        except BaseException as exc:
+            self._write_failed(seg, off, rec_len, batch)
+            batch.end_write(None)
+            if isinstance(exc, OSError):
+                raise_io_error(exc, f"appending to segment {seg.id}")
+            raise
+        batch.end_write(PendingRecord(enc.key, seg.id, off, len(enc.payload), enc.raw_len, enc.codec))
         self._kick(batch)
         return batch
+
+    def _write_failed(self, seg: Segment, off: int, rec_len: int, batch: Batch) -> None:
+        """Leave no partial record for a commit to cover after a failed write at `off`."""
+        with self._append_lock:
+            if seg.write_end == off + rec_len and seg.bad_from is None and batch is self._batch:
+                # The last reservation, and no commit has taken the segment's end since it
+                # was made: cut the file back and give the space back.
+                try:
+                    os.ftruncate(seg.fd, off)
+                except OSError:
+                    pass
+                seg.write_end = off
+                return
+            # Records were reserved after it: the segment takes no more appends, and
+            # its committed end stops at the hole (recovery cuts whatever lies past it).
+            seg.bad_from = off if seg.bad_from is None else min(seg.bad_from, off)
 
     def _rotate_locked(self) -> Segment:
         """Seal the active segment and start a new one (append lock held)."""
@@ -560,7 +594,25 @@ class BlockStore:
                 self._new_segments = set()
                 self._sealed_pending = set()
                 self._batch = Batch(batch.seq + 1)
+            # Every record reserved up to the swap belongs to this batch or to an earlier,
+            # committed one: once this batch's writes finish, everything below each
+            # segment's end as of the swap is written (bar a failed write's hole, below).
+            batch.wait_writes()
+            with self._append_lock:
+                for s in dirty:
+                    if s.bad_from is not None and s.bad_from < ends[s.id]:
+                        ends[s.id] = s.bad_from
             try:
+                lost = [
+                    r
+                    for r in batch.records
+                    if r.segment in ends and r.offset + HEADER_SIZE + r.stored_len > ends[r.segment]
+                ]
+                if lost:
+                    raise OSError(
+                        errno.EIO,
+                        f"{len(lost)} record(s) written past a failed write in segment {lost[0].segment}; put again",
+                    )
                 for seg in dirty:
                     seg.sync()
                 if new_ids:

@@ -1,8 +1,10 @@
 """Group commit: puts that become durable together, and the thread that commits them.
 
-A put appends its records to the open Batch and then waits on it.  Whoever
+A put reserves space for its records in the open Batch (under the append
+lock), writes them outside the lock and then waits on the batch.  Whoever
 commits (the committer thread in "group" mode, the putting thread itself in
-"each" mode) swaps in a fresh Batch, fdatasyncs the segments written since the
+"each" mode) swaps in a fresh Batch, waits for the writes begun in the old one
+to finish, fdatasyncs the segments written since the
 last commit, applies every entry of the batch in ONE LMDB write transaction and
 only then wakes the batch's waiters — so a put never returns before its data
 and its index entry are both durable, and a batch failure reaches every put in
@@ -42,6 +44,30 @@ class Batch:
     bytes: int = 0
     error: BaseException | None = None
     _done: threading.Event = field(default_factory=threading.Event)
+    # Record writes reserved in this batch and not yet finished: the commit waits for
+    # them, so it never fsyncs or indexes (or moves a segment's end over) an unwritten record.
+    _writes: int = 0
+    _writes_cond: threading.Condition = field(default_factory=threading.Condition)
+
+    def begin_write(self) -> None:
+        """A record of this batch has been given space (called under the append lock)."""
+        with self._writes_cond:
+            self._writes += 1
+
+    def end_write(self, record: PendingRecord | None) -> None:
+        """That record's write finished: `record` to index it, None if the write failed."""
+        with self._writes_cond:
+            if record is not None:
+                self.records.append(record)
+            self._writes -= 1
+            if self._writes == 0:
+                self._writes_cond.notify_all()
+
+    def wait_writes(self) -> None:
+        """Block until every write begun in this batch has finished."""
+        with self._writes_cond:
+            while self._writes:
+                self._writes_cond.wait()
 
     @property
     def empty(self) -> bool:

@@ -1,7 +1,8 @@
 """Segment files: append-only sequences of records, read through mmap once sealed.
 
-A segment is written by one appender at a time (the store's append lock) and
-never rewritten in place; compaction writes new segments instead.  Readers of a
+Space in a segment is reserved by one appender at a time (the store's append
+lock) and the records are then written outside the lock, possibly completing
+out of order; a segment is never rewritten in place; compaction writes new segments instead.  Readers of a
 sealed segment slice its mapping without copying; readers of the open segment
 use pread.  A Segment object owns its descriptor and mapping until the last
 reference to it (or to a view of its mapping) is gone, so a reader racing with
@@ -113,7 +114,7 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _raise_io(exc: OSError, what: str) -> None:
+def raise_io_error(exc: OSError, what: str) -> None:
     if exc.errno in NOSPACE:
         raise StoreFull(exc.errno, f"{what}: {os.strerror(exc.errno)}") from exc
     raise exc
@@ -143,6 +144,9 @@ class Segment:
         self.fd = fd
         self.write_end = write_end
         self.sealed = sealed
+        # Offset of the lowest reserved record whose write failed and could not be cut
+        # off (others were reserved after it): nothing at or past it may be committed.
+        self.bad_from: int | None = None
         self._map: memoryview | None = None
         self._map_lock = threading.Lock()
 
@@ -168,7 +172,7 @@ class Segment:
         except OSError as exc:
             os.close(fd)
             path.unlink(missing_ok=True)
-            _raise_io(exc, f"creating segment {path.name}")
+            raise_io_error(exc, f"creating segment {path.name}")
         return cls(directory, header, fd, SEGMENT_HEADER_SIZE, sealed=False)
 
     @classmethod
@@ -224,36 +228,50 @@ class Segment:
         """Write `bufs` back to back at the end; returns their offset.
 
         On failure the file is cut back to where it was, so a failed append
-        leaves no partial record for later appends to follow.
+        leaves no partial record for later appends to follow.  (The block
+        store's puts use reserve + write_at instead, to write outside its lock.)
         """
         start = self.write_end
-        pending = [memoryview(b).cast("B") if not isinstance(b, bytes) else memoryview(b) for b in bufs]
-        pos = start
         try:
-            while pending:
-                n = os.pwritev(self.fd, pending, pos)
-                if n <= 0:
-                    raise OSError(errno.EIO, "pwritev wrote nothing")
-                pos += n
-                while pending and n >= len(pending[0]):
-                    n -= len(pending[0])
-                    pending.pop(0)
-                if pending and n:
-                    pending[0] = pending[0][n:]
+            pos = self.write_at(start, bufs)
         except OSError as exc:
             try:
                 os.ftruncate(self.fd, start)
             except OSError:
                 pass
-            _raise_io(exc, f"appending to segment {self.id}")
+            raise_io_error(exc, f"appending to segment {self.id}")
         self.write_end = pos
         return start
+
+    def reserve(self, length: int) -> int:
+        """Claim `length` bytes at the end for a later write_at (caller serialises reservations)."""
+        start = self.write_end
+        self.write_end = start + length
+        return start
+
+    def write_at(self, pos: int, bufs: Sequence[Any]) -> int:
+        """pwritev `bufs` back to back at `pos` (retrying short writes); returns the end.
+
+        Raises OSError as is; the caller decides what a failure leaves behind.
+        """
+        pending = [memoryview(b).cast("B") if not isinstance(b, bytes) else memoryview(b) for b in bufs]
+        while pending:
+            n = os.pwritev(self.fd, pending, pos)
+            if n <= 0:
+                raise OSError(errno.EIO, "pwritev wrote nothing")
+            pos += n
+            while pending and n >= len(pending[0]):
+                n -= len(pending[0])
+                pending.pop(0)
+            if pending and n:
+                pending[0] = pending[0][n:]
+        return pos
 
     def sync(self) -> None:
         try:
             os.fdatasync(self.fd)
         except OSError as exc:
-            _raise_io(exc, f"fsync of segment {self.id}")
+            raise_io_error(exc, f"fsync of segment {self.id}")
 
     def truncate(self, end: int) -> None:
         """Cut the file at `end` (a torn tail) and make the cut durable."""
@@ -273,7 +291,8 @@ class Segment:
             with self._map_lock:
                 m = self._map
                 if m is None:
-                    length = self.write_end
+                    # a record may still be in flight at the end of a just-sealed segment
+                    length = min(self.write_end, self.file_size())
                     mm = mmap.mmap(self.fd, length, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
                     m = self._map = memoryview(mm)
         return m

@@ -322,3 +322,89 @@ def test_lock_holds_across_processes(tmp_path: Path) -> None:
         assert out.stdout.startswith("locked") and f"pid {os.getpid()}" in out.stdout, out
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "s"), repo], capture_output=True, text=True)
     assert out.stdout.strip() == "opened", out
+
+
+class _CountingCompressor:
+    """Wraps a zstd compressor, recording the length of every input it is given."""
+
+    def __init__(self, inner: object, calls: list[int]) -> None:
+        self._inner = inner
+        self._calls = calls
+
+    def compress(self, data: object) -> bytes:
+        self._calls.append(len(memoryview(data).cast("B")))  # type: ignore[arg-type]
+        return self._inner.compress(data)  # type: ignore[attr-defined]
+
+
+def _count_compress_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    from storage_engine import compression
+
+    calls: list[int] = []
+    real = compression._compressor
+    monkeypatch.setattr(compression, "_compressor", lambda level: _CountingCompressor(real(level), calls))
+    return calls
+
+
+def test_incompressible_block_skips_full_zstd_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    from storage_engine import compression
+
+    calls = _count_compress_calls(monkeypatch)
+    noise = os.urandom(4 << 20)
+    payload, codec = compression.maybe_compress(noise, 3, 1 / 8)
+    assert codec == Codec.RAW and payload is noise  # the caller's buffer, no copy
+    assert calls == [compression.SAMPLE_SIZE]  # only the sample was compressed
+
+
+def test_compressible_block_passes_sample_and_is_compressed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from storage_engine import compression
+
+    calls = _count_compress_calls(monkeypatch)
+    text = compressible_block(random.Random(11), 4 << 20)
+    payload, codec = compression.maybe_compress(text, 3, 1 / 8)
+    assert codec == Codec.ZSTD and len(payload) < len(text) * 7 // 8
+    assert calls == [compression.SAMPLE_SIZE, len(text)]
+    assert compression.decompress(payload, len(text)) == text
+
+
+def test_block_no_larger_than_sample_is_attempted_directly(monkeypatch: pytest.MonkeyPatch) -> None:
+    from storage_engine import compression
+
+    calls = _count_compress_calls(monkeypatch)
+    small_noise = os.urandom(compression.SAMPLE_SIZE)
+    assert compression.maybe_compress(small_noise, 3, 1 / 8)[1] == Codec.RAW
+    small_text = compressible_block(random.Random(12), 32 * KiB)
+    assert compression.maybe_compress(small_text, 3, 1 / 8)[1] == Codec.ZSTD
+    assert calls == [len(small_noise), len(small_text)]
+
+
+def test_sample_passes_but_full_block_saves_too_little_stays_raw(monkeypatch: pytest.MonkeyPatch) -> None:
+    from storage_engine import compression
+
+    # Compressible where the sample looks, noise elsewhere: the probe says try,
+    # the full attempt saves < 1/8, so the block is stored raw.
+    n = 4 << 20
+    buf = bytearray(os.urandom(n))
+    step = (n - compression.SAMPLE_CHUNK) // (compression.SAMPLE_CHUNKS - 1)
+    for i in range(compression.SAMPLE_CHUNKS):
+        buf[i * step : i * step + compression.SAMPLE_CHUNK] = bytes(compression.SAMPLE_CHUNK)
+    calls = _count_compress_calls(monkeypatch)
+    payload, codec = compression.maybe_compress(bytes(buf), 3, 1 / 8)
+    assert codec == Codec.RAW
+    assert calls == [compression.SAMPLE_SIZE, n]
+
+
+def test_store_puts_incompressible_blocks_raw_without_full_attempt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storage_engine import compression
+
+    rnd = random.Random(13)
+    noise = [random_block(rnd, 1 << 20) for _ in range(3)]
+    text = compressible_block(rnd, 1 << 20)
+    with opened(tmp_path / "s", threads=1) as store:
+        calls = _count_compress_calls(monkeypatch)
+        ds = store.put_many("blake3", noise + [text])
+        assert [store.info("blake3", d).codec for d in ds] == [Codec.RAW] * 3 + [Codec.ZSTD]  # type: ignore[union-attr]
+        assert sorted(calls) == [compression.SAMPLE_SIZE] * 4 + [len(text)]
+        for d, b in zip(ds, noise + [text]):
+            assert store.get("blake3", d) == b
