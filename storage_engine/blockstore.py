@@ -49,7 +49,7 @@ from .errors import (
     StoreClosed,
     FormatError,
 )
-from .index import FLAG_ZERO, BlockEntry, Index, IndexWriter, SegState, block_key, pack_u64
+from .index import FLAG_ZERO, BlockEntry, Index, IndexWriter, QuarantineEntry, SegState, block_key, pack_u64
 from .lockfile import StoreLock
 from .records import (
     CHECKSUM_SIZE,
@@ -305,6 +305,11 @@ class BlockStore:
     def _write_meta(self, fn: Callable[[IndexWriter], T]) -> T:
         """A metadata-only write (refcounts, maps, GC switch): may use the reserve."""
         return self._index.run_write(fn, on_full=self._release_reserve)
+
+    def _write_meta_grouped(self, fn: Callable[[IndexWriter], T], isolated: tuple[type[BaseException], ...]) -> T:
+        """_write_meta sharing its transaction with concurrent ones (map adds and drops):
+        `fn` raises `isolated` errors only before it changes anything."""
+        return self._index.run_write_grouped(fn, isolated, on_full=self._release_reserve)
 
     # ------------------------------------------------------------------ segments
 
@@ -830,8 +835,14 @@ class BlockStore:
         self._write_meta(lambda w: self.apply_refcounts(w, sc, agg))
 
     def apply_refcounts(self, w: IndexWriter, sc: int, agg: Mapping[bytes, int]) -> None:
-        """change_refcounts inside a caller's transaction (the map store's)."""
+        """change_refcounts inside a caller's transaction (the map store's).
+
+        Checks everything before changing anything: MissingBlocks and
+        RefcountUnderflow leave the transaction as it was, so grouped map
+        writes can share a transaction with a write that fails.
+        """
         missing: list[bytes] = []
+        changes: list[tuple[bytes, BlockEntry | None, QuarantineEntry | None, int]] = []
         for key, delta in agg.items():
             if delta == 0 or (sc == SHA256 and key[1:] == SHA256_EMPTY):
                 continue
@@ -841,7 +852,7 @@ class BlockStore:
                 if q is not None and delta < 0:
                     if q.refcount + delta < 0:
                         raise RefcountUnderflow(f"refcount of {scheme_name(sc)}:{key[1:].hex()} would go below 0")
-                    w.set_quarantined_refcount(key, q, q.refcount + delta)
+                    changes.append((key, None, q, delta))
                     continue
                 if delta < 0:  # nothing left to unreference; never block a map's removal on it
                     log.warning("dropping refs of absent block %s:%s", scheme_name(sc), key[1:].hex())
@@ -852,9 +863,15 @@ class BlockStore:
                 continue
             if e.refcount + delta < 0:
                 raise RefcountUnderflow(f"refcount of {scheme_name(sc)}:{key[1:].hex()} would go below 0")
-            w.add_refs(key, e, delta)
+            changes.append((key, e, None, delta))
         if missing:
             raise MissingBlocks(scheme_name(sc), missing)
+        for key, e, q, delta in changes:
+            if e is not None:
+                w.add_refs(key, e, delta)
+            else:
+                assert q is not None
+                w.set_quarantined_refcount(key, q, q.refcount + delta)
 
     # ------------------------------------------------------------------ maintenance
 

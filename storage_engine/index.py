@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import lmdb
 
@@ -467,6 +467,9 @@ class Index:
         if not readonly:
             self.env.reader_check()  # free reader slots of processes that died (kill -9)
         self._write_lock = threading.Lock()
+        # Grouped writes waiting for a transaction (see run_write_grouped).
+        self._queued: list[_GroupedWrite[Any]] = []
+        self._queued_lock = threading.Lock()
 
     def close(self) -> None:
         self.env.close()
@@ -482,22 +485,27 @@ class Index:
 
         LMDB disk errors (ENOSPC, map full) become StoreFull; nothing is applied.
         """
-        with self._write_lock:
-            txn = self.env.begin(write=True)
-            try:
-                w = IndexWriter(self, txn)
-                yield w
-                w.flush()
-            except lmdb.Error as exc:
-                txn.abort()
-                _raise_lmdb(exc)
-            except BaseException:
-                txn.abort()
-                raise
-            try:
-                txn.commit()
-            except lmdb.Error as exc:
-                _raise_lmdb(exc)
+        with self._write_lock, self._transaction() as w:
+            yield w
+
+    @contextmanager
+    def _transaction(self) -> Iterator[IndexWriter]:
+        """The body of write(), for callers that already hold the write lock."""
+        txn = self.env.begin(write=True)
+        try:
+            w = IndexWriter(self, txn)
+            yield w
+            w.flush()
+        except lmdb.Error as exc:
+            txn.abort()
+            _raise_lmdb(exc)
+        except BaseException:
+            txn.abort()
+            raise
+        try:
+            txn.commit()
+        except lmdb.Error as exc:
+            _raise_lmdb(exc)
 
     def run_write(self, fn: Callable[[IndexWriter], T], on_full: Callable[[], bool] | None = None) -> T:
         """fn inside a write transaction; if the commit finds the disk full and
@@ -510,6 +518,63 @@ class Index:
                 raise
         with self.write() as w:
             return fn(w)
+
+    def run_write_grouped(
+        self,
+        fn: Callable[[IndexWriter], T],
+        isolated: tuple[type[BaseException], ...],
+        on_full: Callable[[], bool] | None = None,
+    ) -> T:
+        """run_write, sharing one transaction (one commit, one sync) with the grouped
+        writes other threads queue meanwhile.
+
+        Whoever takes the write lock runs everything queued so far, in order.  `fn`
+        must raise the `isolated` errors only before it changes anything: such an
+        error goes to its caller alone and the others commit.  Any other failure
+        aborts the transaction and every queued write is run again on its own, so
+        one write's failure never becomes another's.
+        """
+        item: _GroupedWrite[T] = _GroupedWrite(fn)
+        with self._queued_lock:
+            self._queued.append(item)
+        with self._write_lock:
+            if not item.done:
+                with self._queued_lock:
+                    group, self._queued = self._queued, []
+                self._run_group(group, isolated, on_full)
+        return item.outcome()
+
+    def _run_group(
+        self, group: list[_GroupedWrite[Any]], isolated: tuple[type[BaseException], ...], on_full: Callable[[], bool] | None
+    ) -> None:
+        """Run a group in one transaction (write lock held); each item ends done."""
+        if len(group) > 1:
+            try:
+                with self._transaction() as w:
+                    for it in group:
+                        try:
+                            it.value = it.fn(w)
+                        except isolated as exc:
+                            it.error = exc
+                for it in group:
+                    it.done = True
+                return
+            except BaseException:
+                for it in group:
+                    it.value, it.error = None, None
+        for it in group:  # one at a time: alone, or after the group's transaction failed
+            try:
+                try:
+                    with self._transaction() as w:
+                        it.value = it.fn(w)
+                except StoreFull:
+                    if on_full is None or not on_full():
+                        raise
+                    with self._transaction() as w:
+                        it.value = it.fn(w)
+            except BaseException as exc:
+                it.error = exc
+            it.done = True
 
     def check_format(self, store_uuid_factory: Callable[[], bytes]) -> bytes:
         """Create the meta table on a new store, check the version on an old one; returns the uuid."""
@@ -530,6 +595,23 @@ class Index:
             raise FormatError(f"{self.path}: store format {version}, this code knows {FORMAT_VERSION}")
         assert uuid is not None
         return bytes(uuid)
+
+
+class _GroupedWrite(Generic[T]):
+    """One caller's function waiting in (or run by) a grouped write transaction."""
+
+    __slots__ = ("fn", "value", "error", "done")
+
+    def __init__(self, fn: Callable[[IndexWriter], T]) -> None:
+        self.fn = fn
+        self.value: T | None = None
+        self.error: BaseException | None = None
+        self.done = False
+
+    def outcome(self) -> T:
+        if self.error is not None:
+            raise self.error
+        return self.value  # type: ignore[return-value]
 
 
 def pack_u64(n: int) -> bytes:

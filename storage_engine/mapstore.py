@@ -32,7 +32,7 @@ import zstandard
 
 from hashmaps import SHA256_EMPTY, top_hash
 
-from .errors import BadMap, MapNotFound
+from .errors import BadMap, MapNotFound, MissingBlocks, RefcountUnderflow
 from .index import IndexWriter, block_key
 from .records import scheme_code, scheme_name
 
@@ -182,6 +182,11 @@ def decode_map(key: MapKey, blob: bytes) -> HashMap:
     return HashMap(key, block_size, hashes, zero)
 
 
+# What add and drop raise before changing anything, so concurrent adds and drops
+# can share one index transaction (one sync) and still fail one by one.
+_CHECKED_FIRST: tuple[type[BaseException], ...] = (MapNotFound, MissingBlocks, RefcountUnderflow)
+
+
 class MapStore:
     """Refcounted hash lists living in the block store's index."""
 
@@ -221,7 +226,7 @@ class MapStore:
             self.store.apply_refcounts(w, sc, {block_key(sc, d): n for d, n in refs.items()})
             w.put_map(kb, blob, 1)
 
-        self.store._write_meta(apply)
+        self.store._write_meta_grouped(apply, _CHECKED_FIRST)
         return key
 
     def drop(self, key: MapKey) -> int:
@@ -244,7 +249,7 @@ class MapStore:
             w.delete_map(kb)
             return 0
 
-        return self.store._write_meta(apply)
+        return self.store._write_meta_grouped(apply, _CHECKED_FIRST)
 
     def get(self, key: MapKey) -> HashMap:
         self.store._check_open()

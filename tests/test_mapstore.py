@@ -163,3 +163,100 @@ def test_reconcile_with_the_metadata_truth(tmp_path: Path) -> None:
         assert refs(store, "blake3", a + b + c) == [1, 2, 1]
         assert store.verify().ok
         assert store.maps.reconcile({k1: 1, k2: 1}).changed == 0
+
+
+def test_concurrent_adds_and_drops_share_transactions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Map adds and drops from many threads are grouped into shared index
+    transactions; the ones that fail (missing blocks, unknown maps) fail alone."""
+    import threading
+
+    from storage_engine.index import Index
+
+    groups: list[int] = []
+    real = Index._run_group
+
+    def counting(self, group, isolated, on_full):  # type: ignore[no-untyped-def]
+        groups.append(len(group))
+        return real(self, group, isolated, on_full)
+
+    monkeypatch.setattr(Index, "_run_group", counting)
+    rnd = random.Random(21)
+    shared = random_block(rnd, BS)
+    datas = [shared + random_block(rnd, BS) for _ in range(24)]
+    never_stored = random_block(rnd, BS)
+    with opened(tmp_path / "s") as store:
+        for d in datas:
+            store.put_many("blake3", list(zip(block_digests(d, "blake3", BS), [d[:BS], d[BS:]])))
+        bad_hashes = block_digests(shared + never_stored, "blake3", BS)
+        results: dict[int, object] = {}
+        start = threading.Barrier(16)
+
+        def worker(t: int) -> None:
+            start.wait()
+            for k in range(t, len(datas), 16):
+                results[k] = store.maps.add("blake3", 2 * BS, BS, block_digests(datas[k], "blake3", BS))
+            try:
+                store.maps.add("blake3", 2 * BS, BS, bad_hashes)
+            except MissingBlocks as exc:
+                results[100 + t] = exc.digests
+            try:
+                store.maps.drop(MapKey("blake3", 2 * BS, bytes(32)))
+            except MapNotFound:
+                results[200 + t] = "not found"
+
+        threads = [threading.Thread(target=worker, args=(t,)) for t in range(16)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        for k, d in enumerate(datas):
+            assert results[k] == MapKey("blake3", 2 * BS, top_hash(block_digests(d, "blake3", BS), 2 * BS, "blake3"))
+        assert all(results[100 + t] == [bad_hashes[1]] for t in range(16))
+        assert all(results[200 + t] == "not found" for t in range(16))
+        assert store.refcount("blake3", block_digests(shared, "blake3", BS)[0]) == len(datas)
+        assert store.stats().maps == len(datas)
+        assert max(groups) > 1  # some writes did share a transaction
+        # drops, concurrently, down to nothing
+        keys = [results[k] for k in range(len(datas))]
+
+        def dropper(t: int) -> None:
+            for key in keys[t::8]:
+                assert store.maps.drop(key) == 0  # type: ignore[arg-type]
+
+        threads = [threading.Thread(target=dropper, args=(t,)) for t in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert store.stats().maps == 0
+        assert store.refcount("blake3", block_digests(shared, "blake3", BS)[0]) == 0
+        assert store.verify().ok
+
+
+def test_group_with_an_unexpected_failure_runs_each_write_alone(tmp_path: Path) -> None:
+    """A failure the grouped writes do not expect aborts the shared transaction;
+    each write then runs on its own, so only the faulty one fails."""
+    from storage_engine.index import _GroupedWrite
+
+    rnd = random.Random(22)
+    data = random_block(rnd, BS)
+    with opened(tmp_path / "s") as store:
+        put_object(store, "blake3", data)
+        key = MapKey("blake3", BS, top_hash(block_digests(data, "blake3", BS), BS, "blake3"))
+
+        def good(w):  # type: ignore[no-untyped-def]
+            rc = w.map_refcount(key.pack())
+            w.set_map_refcount(key.pack(), rc + 1)
+            return rc + 1
+
+        def faulty(w):  # type: ignore[no-untyped-def]
+            w.set_map_refcount(key.pack(), 1000)
+            raise RuntimeError("bug")
+
+        group = [_GroupedWrite(good), _GroupedWrite(faulty), _GroupedWrite(good)]
+        with store.index._write_lock:
+            store.index._run_group(group, (MapNotFound,), None)
+        assert [g.done for g in group] == [True, True, True]
+        assert (group[0].value, group[2].value) == (2, 3)
+        assert isinstance(group[1].error, RuntimeError)
+        assert store.maps.refcount(key) == 3

@@ -9,7 +9,10 @@ run those same functions:
   readers.  aiosqlite executes queued calls one at a time on the connection's thread,
   so queueing whole transactions serialises writers without a lock and costs one
   thread hop per operation (a hop is ~0.1-0.2 ms; a hop per statement would make a
-  PUT ten times slower).
+  PUT ten times slower).  Writes are group-committed: the writes that queue up
+  while one transaction commits run together as the next one, each inside its own
+  SAVEPOINT (an operation that fails rolls back alone), so N concurrent PUTs cost
+  one fsync of the log instead of N.
 * ``DirectBackend`` (CLI, sync API): one plain sqlite3 connection in the caller's thread.
 
 Pragmas: WAL (readers never block the writer nor each other); synchronous=FULL by
@@ -116,6 +119,80 @@ def run_write(conn: sqlite3.Connection, fn: Callable[..., T], args: tuple[Any, .
         raise
 
 
+@dataclass(slots=True)
+class Outcome:
+    """What one operation of a group commit gave: its result, or the exception it raised."""
+
+    value: Any = None
+    error: BaseException | None = None
+
+
+def run_write_group(
+    conn: sqlite3.Connection, ops: Sequence[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]
+) -> list[Outcome]:
+    """Run several write operations as ONE transaction (one commit, one fsync).
+
+    Each runs in its own savepoint: one that raises is rolled back alone and gets
+    its exception; the others are committed together.  If the commit itself fails
+    (or SQLite abandons the whole transaction, as it does on a full disk), every
+    operation that had succeeded gets that error, since none of it was kept.
+    """
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        err: BaseException = errors.Busy("the metadata database is locked by another writer") if _busy(exc) else exc
+        err.__cause__ = exc
+        return [Outcome(error=err) for _ in ops]
+    try:
+        return _run_ops_and_commit(conn, ops)
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _run_ops_and_commit(
+    conn: sqlite3.Connection, ops: Sequence[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]
+) -> list[Outcome]:
+    out: list[Outcome] = []
+    lost: BaseException | None = None
+    for fn, args, kwargs in ops:
+        if lost is not None:
+            out.append(Outcome(error=lost))
+            continue
+        conn.execute("SAVEPOINT nefeli_op")
+        try:
+            value = fn(conn, *args, **kwargs)
+        except Exception as exc:
+            if isinstance(exc, sqlite3.OperationalError) and _busy(exc):
+                wrapped = errors.Busy("the metadata database is busy")
+                wrapped.__cause__ = exc
+                exc = wrapped
+            if conn.in_transaction:
+                conn.execute("ROLLBACK TO nefeli_op")
+                conn.execute("RELEASE nefeli_op")
+            else:  # SQLite rolled back the whole transaction: the earlier operations are gone too
+                lost = exc
+                for o in out:
+                    if o.error is None:
+                        o.value, o.error = None, exc
+            out.append(Outcome(error=exc))
+            continue
+        conn.execute("RELEASE nefeli_op")
+        out.append(Outcome(value=value))
+    if lost is not None:
+        return out
+    try:
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        for o in out:
+            if o.error is None:
+                o.value, o.error = None, exc
+    return out
+
+
 def run_read(conn: sqlite3.Connection, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
     """Run ``fn`` inside a read transaction, so all its queries see one snapshot."""
     conn.execute("BEGIN")
@@ -176,6 +253,9 @@ class AiosqliteBackend(Backend):
             self._free.put_nowait(r)
         self.schema_version = version
         self._closed = False
+        # Writes waiting for the next group commit, and the task running them.
+        self._queued: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]] = []
+        self._committer: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(
@@ -209,7 +289,35 @@ class AiosqliteBackend(Backend):
 
     async def write(self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         self._check_open()
-        return await _in_thread(self._writer, run_write, fn, args, kwargs)
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queued.append((fn, args, kwargs, fut))
+        if self._committer is None:
+            self._committer = asyncio.get_running_loop().create_task(self._commit_queued())
+        return await fut
+
+    async def _commit_queued(self) -> None:
+        """Run what is queued as one transaction; repeat while more arrived meanwhile."""
+        try:
+            while self._queued:
+                batch, self._queued = self._queued, []
+                try:
+                    if len(batch) == 1:
+                        fn, args, kwargs, _ = batch[0]
+                        outcomes = [Outcome(value=await _in_thread(self._writer, run_write, fn, args, kwargs))]
+                    else:
+                        ops = [(fn, args, kwargs) for fn, args, kwargs, _ in batch]
+                        outcomes = await _in_thread(self._writer, run_write_group, ops)
+                except Exception as exc:
+                    outcomes = [Outcome(error=exc)] * len(batch)
+                for (*_, fut), o in zip(batch, outcomes):
+                    if fut.done():
+                        continue  # the caller gave up waiting; the write happened anyway
+                    if o.error is not None:
+                        fut.set_exception(o.error)
+                    else:
+                        fut.set_result(o.value)
+        finally:
+            self._committer = None
 
     async def offload(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         return await asyncio.to_thread(fn, *args, **kwargs)
@@ -222,6 +330,8 @@ class AiosqliteBackend(Backend):
         if self._closed:
             return
         self._closed = True
+        if self._committer is not None:
+            await asyncio.shield(self._committer)
         for r in self._readers:
             await r.close()
         await self._writer.close()
