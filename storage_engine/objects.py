@@ -60,6 +60,7 @@ from .metadata import (
     WriteResult,
 )
 from .metadata import errors as merr
+from .metadata.objects import new_object_uuid
 
 log = logging.getLogger(__name__)
 
@@ -447,9 +448,11 @@ class ObjectStore:
         meta: Mapping[str, str] | None = None,
         attrs: Mapping[str, str] | None = None,
         precondition: Precondition | None = None,
+        uuid: str | None = None,
     ) -> WriteResult:
         """New current version of ``name`` made of these blocks (all already stored).
 
+        ``uuid`` as for ``MetadataStore.objects.put`` (None: the object's own).
         MissingBlocks (409) if some are not; BadHashmap (400) if the list does not
         fit the size; metadata errors (412, 413, ...) otherwise."""
         pol = container.policy
@@ -466,6 +469,7 @@ class ObjectStore:
                 meta=meta,
                 attrs=attrs,
                 precondition=precondition,
+                uuid=uuid,
             ),
         )
 
@@ -483,6 +487,7 @@ class ObjectStore:
         attrs: Mapping[str, str] | None = None,
         precondition: Precondition | None = None,
         expect_etag: str | None = None,
+        uuid: str | None = None,
     ) -> WriteResult:
         """A plain PUT: store the stream's blocks, then commit; the MD5 goes to attrs.
 
@@ -510,6 +515,7 @@ class ObjectStore:
             meta=meta,
             attrs=full_attrs,
             precondition=precondition,
+            uuid=uuid,
         )
 
     async def copy(
@@ -573,10 +579,12 @@ class ObjectStore:
                 new_meta[k.lower()] = v
             else:
                 new_meta.pop(k.lower(), None)
+        # A move is the same object elsewhere (its UUID goes along); a copy is a new one.
         result = await self.put_stream(
             dst[0], dcont, dst[2], stream_source(self.read(source)), length=source.size, modified_by=modified_by,
             content_type=content_type or source.content_type, meta=new_meta,
             attrs={k: v for k, v in source.attrs.items() if k != MD5_ATTR}, precondition=precondition,
+            uuid=source.uuid if move else new_object_uuid(),
         )
         if move:
             await self.delete(source.account, source.container, source.name, modified_by=modified_by)
@@ -599,9 +607,10 @@ class ObjectStore:
         await self._add_ref_like(cur.map)
         return await self._guarded(
             cur.map,
-            self.meta.objects.copy(
-                (account, container, name),
-                (account, container, name),
+            self.meta.objects.update_meta(
+                account,
+                container,
+                name,
                 modified_by=modified_by,
                 meta=meta,
                 replace_meta=replace_meta,

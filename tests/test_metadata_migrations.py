@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
 
 from storage_engine.metadata import MIGRATIONS, SCHEMA_VERSION, MetadataStore, Migration, SyncMetadataStore, errors
+from storage_engine.metadata import migrations
 from storage_engine.metadata.migrations import current_version, migrate
 from test_metadata_support import mapref
 
@@ -19,17 +21,75 @@ def _old_db(path: Path, version: int) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA foreign_keys = ON")
     migrate(conn, MIGRATIONS[:version])
-    ref = mapref("old")
     conn.execute("INSERT INTO accounts (name, created, mtime) VALUES ('alice', 1, 1)")
     conn.execute(
         "INSERT INTO containers (account_id, name, created, mtime, versioning, block_size, hash_scheme) "
         "VALUES (1, 'c', 1, 1, 'auto', 4194304, 'blake3')"
     )
     for state, name in (("history", "doc"), ("normal", "doc"), ("normal", "dir/x")):
+        _old_version(conn, version, name, state)
+    conn.close()
+
+
+def _old_version(conn: sqlite3.Connection, schema: int, name: str, state: str) -> None:
+    """A version row as schema ``schema`` stores it (UUIDs from step 4 on)."""
+    ref = mapref("old")
+    deleted = state == "deleted"
+    columns = "container_id, name, state, mtime, size, content_type, map_scheme, map_size, map_hash, modified_by"
+    values: tuple[object, ...] = (
+        1, name, state, 2, 0 if deleted else ref.size, "" if deleted else "text/plain",
+        None if deleted else ref.scheme, None if deleted else ref.size, None if deleted else ref.top_hash, "alice",
+    )
+    if schema >= 4:
+        columns += ", uuid"
+        values += (str(uuid.uuid4()),)
+    conn.execute(f"INSERT INTO versions ({columns}) VALUES ({', '.join('?' * len(values))})", values)
+
+
+def _uuids(path: Path) -> dict[str, list[tuple[str, str]]]:
+    """name -> [(state, uuid)] in serial order."""
+    conn = sqlite3.connect(path)
+    try:
+        out: dict[str, list[tuple[str, str]]] = {}
+        for name, state, u in conn.execute("SELECT name, state, uuid FROM versions ORDER BY serial"):
+            out.setdefault(name, []).append((state, u))
+        return out
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("batch", [1, 2, 10_000])  # rows per page of the walk over versions
+def test_step_4_gives_each_object_one_uuid_across_its_versions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int
+) -> None:
+    monkeypatch.setattr(migrations, "_UUID_BATCH", batch)
+    path = tmp_path / "m.db"
+    _old_db(path, 3)
+    conn = sqlite3.connect(path, isolation_level=None)
+    # "again": written, overwritten, deleted (history + marker), then written anew.
+    for state in ("history", "history", "deleted", "normal"):
+        _old_version(conn, 3, "again", state)
+    conn.close()
+    with SyncMetadataStore(path) as s:
+        assert s.schema_version == SCHEMA_VERSION
+        doc = s.objects.get("alice", "c", "doc")
+        again = s.objects.get("alice", "c", "again")
+    found = _uuids(path)
+    assert all(u is not None and uuid.UUID(u).version == 4 for rows in found.values() for _, u in rows)
+    assert [u for _, u in found["doc"]] == [doc.uuid, doc.uuid]
+    first, second, marker, renewed = (u for _, u in found["again"])
+    assert first == second == marker != renewed == again.uuid  # a delete ends an object
+    assert len({doc.uuid, again.uuid, first, found["dir/x"][0][1]}) == 4
+
+
+def test_after_step_4_a_version_without_uuid_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    _old_db(path, SCHEMA_VERSION)
+    conn = sqlite3.connect(path)
+    with pytest.raises(sqlite3.IntegrityError, match="uuid"):
         conn.execute(
-            "INSERT INTO versions (container_id, name, state, mtime, size, content_type, map_scheme, map_size, "
-            "map_hash, modified_by) VALUES (1, ?, ?, 2, ?, 'text/plain', ?, ?, ?, 'alice')",
-            (name, state, ref.size, ref.scheme, ref.size, ref.top_hash),
+            "INSERT INTO versions (container_id, name, state, mtime, size, content_type, modified_by) "
+            "VALUES (1, 'x', 'deleted', 1, 0, '', 'alice')"
         )
     conn.close()
 

@@ -3,6 +3,8 @@ preconditions, quotas, and the map-reference bookkeeping the map store relies on
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from storage_engine.metadata import (
@@ -261,6 +263,31 @@ async def test_update_meta_makes_a_version(md: MetadataStore) -> None:
     r = await md.objects.update_meta(A, C, "a", modified_by=A, meta={"z": "9"}, replace_meta=True,
                                      content_type="text/plain; charset=utf-8")
     assert r.version.meta == {"z": "9"} and r.version.content_type == "text/plain; charset=utf-8"
+
+
+async def test_an_object_keeps_its_uuid_until_deleted_and_a_copy_gets_a_new_one(md: MetadataStore) -> None:
+    await make_container(md)
+    await make_container(md, container="other")
+    first = (await put(md, "doc", "v1")).version
+    assert uuid.UUID(first.uuid).version == 4
+    assert (await put(md, "doc", "v2")).version.uuid == first.uuid  # a new version
+    posted = (await md.objects.update_meta(A, C, "doc", modified_by=A, meta={"k": "v"})).version
+    assert posted.uuid == first.uuid
+    copied = (await md.objects.copy((A, C, "doc"), (A, C, "copy"), modified_by=A)).version
+    onto_itself = (await md.objects.copy((A, C, "doc"), (A, C, "doc"), modified_by=A)).version
+    assert len({first.uuid, copied.uuid, onto_itself.uuid}) == 3
+    moved = (await md.objects.move((A, C, "copy"), (A, "other", "moved"), modified_by=A)).version
+    assert moved.uuid == copied.uuid
+    marker = (await md.objects.delete(A, C, "doc", modified_by=A)).marker
+    assert marker is not None and marker.uuid == onto_itself.uuid  # the marker ends that object
+    again = (await put(md, "doc", "v3")).version
+    assert again.uuid not in (first.uuid, onto_itself.uuid)
+    chosen = str(uuid.uuid4())
+    assert (await put(md, "given", "g", uuid=chosen)).version.uuid == chosen
+    assert (await md.objects.get(A, C, "given")).uuid == chosen
+    with pytest.raises(errors.InvalidArgument):
+        await put(md, "given", "g", uuid="not-a-uuid")
+    assert [o.uuid for o in await md.listing.objects(A, C)] == [again.uuid, chosen]
 
 
 async def test_preconditions(md: MetadataStore) -> None:

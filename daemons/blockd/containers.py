@@ -80,7 +80,7 @@ class ContainerHandlers(HandlerBase):
                             name=it.name, size=it.size,
                             hash=self.etag_for(r.api, it) or it.etag,
                             content_type=it.content_type, last_modified=it.mtime,
-                            x_object_hash=it.etag, version=it.serial, version_timestamp=it.mtime,
+                            x_object_hash=it.etag, uuid=it.uuid, version=it.serial, version_timestamp=it.mtime,
                             modified_by=it.modified_by, meta=dict(it.meta),
                         )
                     )

@@ -63,6 +63,7 @@ class ObjectHandlers(HandlerBase):
             "X-Object-Version": str(v.serial),
             "X-Object-Version-Timestamp": format_http_date(v.mtime),
             "X-Object-Modified-By": v.modified_by,
+            "X-Object-UUID": v.uuid,
             "Accept-Ranges": "bytes",
         }
         etag = self.etag_for(api, v)

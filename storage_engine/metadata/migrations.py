@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import uuid
 from dataclasses import dataclass
 from collections.abc import Callable, Sequence
 
@@ -32,10 +33,48 @@ def _statements(stmts: Sequence[str]) -> Callable[[sqlite3.Connection], None]:
     return apply
 
 
+_UUID_BATCH = 10_000
+
+
+def _assign_object_uuids(conn: sqlite3.Connection) -> None:
+    """Step 4: give the versions already stored their X-Object-UUID.
+
+    An object keeps one UUID from its creation until it is deleted, so the versions
+    of one name share a UUID, and the version after a deleted marker starts a new
+    one (the marker keeps the UUID of the object it ended).  Walked in keyset pages
+    of the versions_by_name index, so memory stays flat however many rows there are.
+    Moves done before this step cannot be told apart from new objects: the moved
+    object gets a UUID of its own."""
+    _statements(schema.V4_UUID_COLUMN)(conn)
+    after: tuple[int, str, int] = (-1, "", -1)
+    key: tuple[int, str] | None = None
+    current: str | None = None
+    while True:
+        rows = conn.execute(
+            "SELECT container_id, name, serial, state FROM versions INDEXED BY versions_by_name "
+            "WHERE (container_id, name, serial) > (?, ?, ?) ORDER BY container_id, name, serial LIMIT ?",
+            (*after, _UUID_BATCH),
+        ).fetchall()
+        if not rows:
+            break
+        updates: list[tuple[str, int]] = []
+        for container_id, name, serial, state in rows:
+            if (container_id, name) != key or current is None:
+                key, current = (container_id, name), str(uuid.uuid4())
+            updates.append((current, serial))
+            if state == "deleted":
+                current = None
+        conn.executemany("UPDATE versions SET uuid = ? WHERE serial = ?", updates)
+        last = rows[-1]
+        after = (last[0], last[1], last[2])
+    _statements(schema.V4_UUID_REQUIRED)(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "accounts, containers, object versions, usage counters", _statements(schema.V1_CORE)),
     Migration(2, "groups, sharing, public URLs", _statements(schema.V2_SHARING)),
     Migration(3, "auth tokens and Swift v1 keys", _statements(schema.V3_AUTH)),
+    Migration(4, "object UUIDs (X-Object-UUID)", _assign_object_uuids),
 )
 
 LATEST: int = MIGRATIONS[-1].version

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+import uuid as uuidlib
 from typing import Any
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
@@ -40,9 +41,14 @@ from .rows import (
 )
 
 # Column positions in VERSION_COLUMNS.
-_SERIAL, _NAME, _MTIME, _SIZE, _CTYPE, _MSCHEME, _MSIZE, _MHASH, _BY, _META, _ATTRS, _STATE = range(12)
+_SERIAL, _NAME, _MTIME, _SIZE, _CTYPE, _MSCHEME, _MSIZE, _MHASH, _BY, _META, _ATTRS, _STATE, _UUID = range(13)
 
 Row = tuple[Any, ...]
+
+
+def new_object_uuid() -> str:
+    """The X-Object-UUID of a new object (random, so it reveals nothing about the name)."""
+    return str(uuidlib.uuid4())
 
 
 def _map_of(row: Row) -> MapRef | None:
@@ -92,11 +98,12 @@ def _insert(
     modified_by: str,
     meta: Mapping[str, str],
     attrs: Mapping[str, str],
+    uuid: str,
 ) -> ObjectVersion:
     size = mapref.size if mapref is not None else 0
     cur = conn.execute(
         "INSERT INTO versions (container_id, name, state, mtime, size, content_type, map_scheme, map_size, "
-        "map_hash, modified_by, meta, attrs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "map_hash, modified_by, meta, attrs, uuid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             ref.id,
             name,
@@ -110,6 +117,7 @@ def _insert(
             modified_by,
             dump_json(meta),
             dump_json(attrs),
+            uuid,
         ),
     )
     c = ref.container
@@ -126,6 +134,7 @@ def _insert(
         map=mapref,
         state=state,
         modified_by=modified_by,
+        uuid=uuid,
     )
 
 
@@ -151,10 +160,14 @@ def _write_version(
     modified_by: str,
     now: float,
     pre: Precondition | None,
+    uuid: str | None = None,
     container_credit: int = 0,
     account_credit: int = 0,
 ) -> _Step:
-    """Make a new current version of ``name``; the heart of put, copy, move, update_meta."""
+    """Make a new current version of ``name``; the heart of put, copy, move, update_meta.
+
+    ``uuid`` None continues the object that is there (its UUID; a new one if there
+    is none); a copy passes a new UUID, a move its source's."""
     cur = current_version_row(conn, ref.id, name)
     _check_precondition(cur, pre)
     versioning = ref.container.policy.versioning
@@ -170,7 +183,9 @@ def _write_version(
             conn.execute("DELETE FROM versions WHERE serial = ?", (cur[_SERIAL],))
             step.replaced = old
             step.dropped.append(old.map)
-    step.version = _insert(conn, ref, name, "normal", now, content_type, mapref, modified_by, meta, attrs)
+    if uuid is None:
+        uuid = cur[_UUID] if cur is not None else new_object_uuid()
+    step.version = _insert(conn, ref, name, "normal", now, content_type, mapref, modified_by, meta, attrs, uuid)
     _touch(conn, ref, now)
     return step
 
@@ -185,7 +200,7 @@ def _delete_current(
     if c.policy.versioning == "auto":
         conn.execute("UPDATE versions SET state = 'history' WHERE serial = ?", (cur[_SERIAL],))
         old = dataclasses.replace(old, state="history")
-        marker = _insert(conn, ref, old.name, "deleted", now, "", None, modified_by, {}, {})
+        marker = _insert(conn, ref, old.name, "deleted", now, "", None, modified_by, {}, {}, old.uuid)
     else:
         conn.execute("DELETE FROM versions WHERE serial = ?", (cur[_SERIAL],))
         dropped.append(old.map)
@@ -215,6 +230,7 @@ def _put(
     modified_by: str,
     now: float,
     pre: Precondition | None,
+    uuid: str | None = None,
 ) -> WriteResult:
     ref = container_ref(conn, account, container)
     if item.map.scheme != ref.container.policy.hash_scheme:
@@ -232,6 +248,7 @@ def _put(
         modified_by=modified_by,
         now=now,
         pre=pre,
+        uuid=uuid,
     )
     return _finish(conn, step)
 
@@ -317,6 +334,7 @@ def _copy(
     dst: tuple[str, str, str],
     serial: int | None,
     move: bool,
+    keep_uuid: bool,
     content_type: str | None,
     meta: dict[str, str | None] | None,
     replace_meta: bool,
@@ -356,6 +374,7 @@ def _copy(
         modified_by=modified_by,
         now=now,
         pre=pre,
+        uuid=srow[_UUID] if keep_uuid else new_object_uuid(),
         container_credit=srow[_SIZE] if releases and same_container else 0,
         account_credit=srow[_SIZE] if releases and src[0] == dst[0] else 0,
     )
@@ -402,17 +421,22 @@ class Objects:
         meta: Mapping[str, str] | None = None,
         attrs: Mapping[str, str] | None = None,
         precondition: Precondition | None = None,
+        uuid: str | None = None,
     ) -> WriteResult:
         """Write a new current version pointing at ``map`` (whose size is the object's).
 
         ``meta`` is the complete user metadata (X-Object-Meta-*); ``attrs`` other stored
-        headers (e.g. manifest, content-encoding, content-disposition).  Raises
+        headers (e.g. manifest, content-encoding, content-disposition).  ``uuid``: the
+        object's X-Object-UUID when the caller decides it (a copy or move through the
+        data path); None keeps the current version's, or makes a new one.  Raises
         QuotaExceeded, PreconditionFailed, PolicyMismatch (map not in the container's scheme)."""
         v.account_name(account)
         v.container_name(container)
         v.user_name(modified_by)
         item = self._item(name, map, content_type, meta, attrs)
-        return await self._db.write(_put, account, container, item, modified_by, self._clock(), precondition)
+        return await self._db.write(
+            _put, account, container, item, modified_by, self._clock(), precondition, v.object_uuid(uuid)
+        )
 
     async def put_many(
         self, account: str, container: str, items: Iterable[PutItem], *, modified_by: str
@@ -477,10 +501,10 @@ class Objects:
 
         Metadata is the source's, updated by ``meta`` (or replaced by it when
         ``replace_meta``).  Containers must agree on hash scheme and block size
-        (PolicyMismatch: the server then copies through the data path).  Copying an
-        object onto itself makes a new version: that is how metadata updates work."""
+        (PolicyMismatch: the server then copies through the data path).  The copy is
+        a new object with a new X-Object-UUID, even onto itself (as in Pithos)."""
         return await self._copy(
-            src, dst, False, modified_by, serial, content_type, meta, replace_meta, attrs, precondition
+            src, dst, False, False, modified_by, serial, content_type, meta, replace_meta, attrs, precondition
         )
 
     async def move(
@@ -495,9 +519,10 @@ class Objects:
         attrs: Mapping[str, str] | None = None,
         precondition: Precondition | None = None,
     ) -> WriteResult:
-        """Copy, then delete the source's current version, in one transaction."""
+        """Copy, then delete the source's current version, in one transaction; the
+        object keeps its X-Object-UUID."""
         return await self._copy(
-            src, dst, True, modified_by, None, content_type, meta, replace_meta, attrs, precondition
+            src, dst, True, True, modified_by, None, content_type, meta, replace_meta, attrs, precondition
         )
 
     async def update_meta(
@@ -510,16 +535,21 @@ class Objects:
         meta: Mapping[str, str | None] | None = None,
         replace_meta: bool = False,
         content_type: str | None = None,
+        precondition: Precondition | None = None,
     ) -> WriteResult:
-        """Object POST: a new version with changed metadata and/or content type (Pithos)."""
+        """Object POST: a new version with changed metadata and/or content type (Pithos),
+        pointing at the same map and keeping the X-Object-UUID."""
         key = (account, container, name)
-        return await self._copy(key, key, False, modified_by, None, content_type, meta, replace_meta, None, None)
+        return await self._copy(
+            key, key, False, True, modified_by, None, content_type, meta, replace_meta, None, precondition
+        )
 
     async def _copy(
         self,
         src: tuple[str, str, str],
         dst: tuple[str, str, str],
         move: bool,
+        keep_uuid: bool,
         modified_by: str,
         serial: int | None,
         content_type: str | None,
@@ -544,6 +574,7 @@ class Objects:
             (dst[0], dst[1], dst[2]),
             serial,
             move,
+            keep_uuid,
             content_type,
             clean_meta,
             replace_meta,

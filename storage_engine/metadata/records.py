@@ -92,6 +92,10 @@ class Container:
 class ObjectVersion:
     """One version of one object; ``map`` is None only for 'deleted' markers.
 
+    ``uuid`` (X-Object-UUID) names the object rather than the version: it is given
+    at creation and kept by new versions, metadata updates and moves; a copy, or a
+    write after a delete, starts a new object with a new UUID (as in Pithos).
+
     Not frozen only because listings build thousands per page and a frozen
     dataclass costs three times as much to construct; treat it as read-only."""
 
@@ -107,6 +111,7 @@ class ObjectVersion:
     map: MapRef | None
     state: str
     modified_by: str
+    uuid: str
 
     @property
     def etag(self) -> str:

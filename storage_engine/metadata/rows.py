@@ -118,12 +118,12 @@ def container_ref(conn: sqlite3.Connection, account: str, name: str) -> Containe
 # -- versions ------------------------------------------------------------------
 
 VERSION_COLUMNS = (
-    "serial, name, mtime, size, content_type, map_scheme, map_size, map_hash, modified_by, meta, attrs, state"
+    "serial, name, mtime, size, content_type, map_scheme, map_size, map_hash, modified_by, meta, attrs, state, uuid"
 )
 
 
 def version_record(account: str, container: str, row: tuple[Any, ...]) -> ObjectVersion:
-    serial, name, mtime, size, ctype, scheme, msize, mhash, modified_by, meta, attrs, state = row
+    serial, name, mtime, size, ctype, scheme, msize, mhash, modified_by, meta, attrs, state, uuid = row
     return ObjectVersion(
         account=account,
         container=container,
@@ -137,6 +137,7 @@ def version_record(account: str, container: str, row: tuple[Any, ...]) -> Object
         map=MapRef(scheme, msize, bytes(mhash)) if mhash is not None else None,
         state=state,
         modified_by=modified_by,
+        uuid=uuid,
     )
 
 

@@ -162,3 +162,15 @@ CREATE TABLE auth_keys (
 )""",
     "CREATE INDEX auth_keys_by_account ON auth_keys(account_id)",
 )
+
+# Step 4: X-Object-UUID.  The column is added here; migrations.py fills it for the
+# rows already there, then this trigger makes it mandatory for every new row
+# (ALTER TABLE cannot add a NOT NULL column without a default, and a default
+# would give every forgotten insert the same UUID).
+V4_UUID_COLUMN: tuple[str, ...] = ("ALTER TABLE versions ADD COLUMN uuid TEXT",)
+V4_UUID_REQUIRED: tuple[str, ...] = (
+    """
+CREATE TRIGGER versions_uuid_required BEFORE INSERT ON versions WHEN NEW.uuid IS NULL BEGIN
+    SELECT RAISE(ABORT, 'every version needs a uuid');
+END""",
+)

@@ -35,6 +35,8 @@ _MIME = re.compile(
 # Account/user names appear inside sharing lists (`read=a,b;write=acct:grp`) and URLs.
 _NAME_FORBIDDEN = re.compile(r"[\x00-\x20\x7f/:,;=]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# X-Object-UUID as nefeli writes it: a version 4 UUID, lower-case, with dashes.
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def _utf8(value: object, what: str, exc: type[errors.InvalidArgument]) -> bytes:
@@ -179,6 +181,13 @@ def quota(value: int | None) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise errors.InvalidPolicy("quota must be a non-negative integer number of bytes, or None")
+    return value
+
+
+def object_uuid(value: str | None) -> str | None:
+    """An object UUID given by a caller (a move through the data path keeps its source's)."""
+    if value is not None and (not isinstance(value, str) or not _UUID.fullmatch(value)):
+        raise errors.InvalidArgument("an object uuid is 36 characters of lower-case hex and dashes")
     return value
 
 
