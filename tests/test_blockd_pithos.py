@@ -87,3 +87,41 @@ def test_a_deleted_name_written_again_is_a_new_object(daemon: Daemon) -> None:
     assert c.request("DELETE", c.p("c", "gone")).status == 204
     assert c.put("c", "gone", b"2").status == 201
     assert _uuid(c, "c", "gone") not in (u, None)
+
+
+def test_json_listings_show_own_sharing_and_public_path_to_the_owner(daemon: Daemon) -> None:
+    c = daemon.client()
+    bob = daemon.client(daemon.new_account("bob"), account="demo")
+    assert c.put_container("s").status == 201
+    for name in ("dir", "dir/inside", "plain", "pub", "shared"):
+        ctype = "application/directory" if name == "dir" else "text/plain"
+        assert c.put("s", name, b"" if name == "dir" else name.encode(), **{"Content-Type": ctype}).status == 201
+    post = {"shared": {"X-Object-Sharing": "write=bob;read=*"}, "dir": {"X-Object-Sharing": "read=bob"},
+            "pub": {"X-Object-Public": "true"}}
+    for name, headers in post.items():
+        assert c.request("POST", c.p("s", name, query="update"), headers=headers).status == 202
+    header = c.request("HEAD", c.p("s", "pub")).h("X-Object-Public")
+    assert header is not None and "/public/" in header
+    public = header[header.index("/public/"):]
+    listed = _listed(c, "s")
+    assert listed["shared"]["x_object_sharing"] == "read=*;write=bob"
+    assert listed["dir"]["x_object_sharing"] == "read=bob"
+    assert listed["pub"]["x_object_public"] == public
+    assert c.request("GET", public, auth=False).body == b"pub"
+    for name in ("dir/inside", "plain"):  # inherited sharing is not the object's own
+        assert "x_object_sharing" not in listed[name] and "x_object_public" not in listed[name]
+    assert "x_object_sharing" not in listed["pub"] and "x_object_public" not in listed["shared"]
+    top = c.request("GET", c.p("s", query="format=json&delimiter=/&prefix=p")).json()
+    assert [(e["name"], "x_object_public" in e) for e in top] == [("plain", False), ("pub", True)]
+    assert _listed(c, "s", api="swift")["shared"]["x_object_sharing"] == "read=*;write=bob"
+    xml = c.request("GET", c.p("s", query="format=xml")).body
+    assert b"<x_object_sharing>read=*;write=bob</x_object_sharing>" in xml
+    # Another user sees what is shared with them, not how it is shared.
+    theirs = bob.request("GET", bob.p("s", query="format=json")).json()
+    assert sorted(e["name"] for e in theirs) == ["dir", "dir/inside", "shared"]
+    assert all("x_object_sharing" not in e and "x_object_public" not in e for e in theirs)
+    # Unsharing and unpublishing take the keys away again.
+    for name, headers in {"shared": {"X-Object-Sharing": ""}, "pub": {"X-Object-Public": "false"}}.items():
+        assert c.request("POST", c.p("s", name, query="update"), headers=headers).status == 202
+    listed = _listed(c, "s")
+    assert "x_object_sharing" not in listed["shared"] and "x_object_public" not in listed["pub"]

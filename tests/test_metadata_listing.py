@@ -266,3 +266,24 @@ def test_a_page_costs_the_same_in_a_large_container(tmp_path: Path) -> None:
     assert large[0] * 50 < large[2] and large[1] * 20 < large[2], large  # far cheaper than one scan
     assert large[0] <= small[0] * 2 + 2, (small, large)  # and independent of the container's size
     assert large[1] <= small[1] * 2 + 2, (small, large)
+
+
+async def test_objects_with_extras_gives_own_sharing_and_public_tokens_of_the_page(md: MetadataStore) -> None:
+    await md.accounts.ensure(A)
+    await md.containers.create(A, "x")
+    names = [f"d/{i:04d}" for i in range(1200)] + ["top"]  # more names than one IN list holds
+    await md.objects.put_many(A, "x", [PutItem(n, mapref(n)) for n in names], modified_by=A)
+    shared = {n: f"read=u{i}" for i, n in enumerate(names[::97])}
+    for n, s in shared.items():
+        await md.sharing.set(A, "x", n, s)
+    tokens = {n: await md.public.publish(A, "x", n) for n in names[5::300]}
+    page, extras = await md.listing.objects_with_extras(A, "x", limit=10000)
+    assert [e.name for e in page] == names
+    assert set(extras) == set(shared) | set(tokens)
+    for n, e in extras.items():
+        assert (e.sharing.format() if e.sharing else None) == shared.get(n)
+        assert e.public_token == tokens.get(n)
+    page, extras = await md.listing.objects_with_extras(A, "x", delimiter="/")
+    assert page == [Subdir("d/"), await md.objects.get(A, "x", "top")] and extras == {}
+    page, extras = await md.listing.objects_with_extras(A, "x", prefix="d/0000", public=True)
+    assert page == [] and extras == {}

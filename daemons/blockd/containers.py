@@ -8,10 +8,11 @@ from aiohttp import web
 
 from net.http_conditional import format_http_date
 from net.pithos_listing import ObjectRecord, SubdirRecord, format_object_listing, parse_listing_query
-from storage_engine.metadata import ContainerPolicy, Subdir
+from storage_engine.metadata import ContainerPolicy, ListingExtras, Subdir
 from storage_engine.metadata import errors as merr
 
 from .http import HTTPError, int_header, prefixed
+from .public import public_path
 from .request_context import HandlerBase, Req
 
 
@@ -65,16 +66,24 @@ class ContainerHandlers(HandlerBase):
         if m == "GET":
             c = await self.meta.containers.get(acct, cont)
             q = parse_listing_query(r.query, accept=r.headers.get("Accept"))
-            items = await self.meta.listing.objects(
-                acct, cont, prefix=q.prefix or None, delimiter=q.delimiter, marker=q.marker,
-                end_marker=q.end_marker, limit=q.limit, as_user=None if r.owner else r.user,
-                shared="shared" in r.query and r.owner, public="public" in r.query and r.owner,
+            page: dict[str, Any] = dict(
+                prefix=q.prefix or None, delimiter=q.delimiter, marker=q.marker, end_marker=q.end_marker,
+                limit=q.limit, shared="shared" in r.query and r.owner, public="public" in r.query and r.owner,
             )
+            extras: dict[str, ListingExtras] = {}
+            if not r.owner:
+                items = await self.meta.listing.objects(acct, cont, as_user=r.user, **page)
+            elif q.format == "plain":
+                items = await self.meta.listing.objects(acct, cont, **page)
+            else:
+                # Sharing and publication are the owner's to see, as on object HEAD.
+                items, extras = await self.meta.listing.objects_with_extras(acct, cont, **page)
             recs: list[ObjectRecord | SubdirRecord] = []
             for it in items:
                 if isinstance(it, Subdir):
                     recs.append(SubdirRecord(it.name))
                 else:
+                    extra = extras.get(it.name)
                     recs.append(
                         ObjectRecord(
                             name=it.name, size=it.size,
@@ -82,6 +91,8 @@ class ContainerHandlers(HandlerBase):
                             content_type=it.content_type, last_modified=it.mtime,
                             x_object_hash=it.etag, uuid=it.uuid, version=it.serial, version_timestamp=it.mtime,
                             modified_by=it.modified_by, meta=dict(it.meta),
+                            sharing=extra.sharing.format() if extra and extra.sharing else None,
+                            public=public_path(extra.public_token) if extra and extra.public_token else None,
                         )
                     )
             body = format_object_listing(recs, q.format, container=cont)

@@ -8,6 +8,14 @@ from .http import HTTPError
 from .request_context import HandlerBase, Req
 
 
+PUBLIC_PREFIX = "/public/"
+
+
+def public_path(token: str) -> str:
+    """Where a published object is served, relative to the server (listings show this)."""
+    return PUBLIC_PREFIX + token
+
+
 class PublicHandlers(HandlerBase):
     async def public_get(self, request: web.Request, token: str) -> web.StreamResponse:
         if request.method not in ("GET", "HEAD"):

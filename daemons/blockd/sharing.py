@@ -7,6 +7,7 @@ import asyncio
 from storage_engine.metadata.records import ObjectVersion
 
 from .http import HTTPError
+from .public import public_path
 from .request_context import HandlerBase, Req, truthy
 
 
@@ -22,7 +23,7 @@ class SharingHandlers(HandlerBase):
             if eff.path != v.name:
                 headers["X-Object-Shared-By"] = f"{v.container}/{eff.path}"
         if tok:
-            headers["X-Object-Public"] = f"{r.base}/public/{tok}"
+            headers["X-Object-Public"] = r.base + public_path(tok)
 
     def _check_sharing_owner(self, r: Req) -> None:
         if (r.headers.get("X-Object-Sharing") is not None or r.headers.get("X-Object-Public") is not None) and not r.owner:

@@ -28,9 +28,9 @@ from typing import Any
 from . import validation as v
 from .db import Backend
 from .keys import exact_upper, upper_bound
-from .records import Container, ObjectVersion, Subdir
+from .records import Container, ListingExtras, ObjectVersion, Subdir
 from .rows import CONTAINER_COLUMNS, VERSION_COLUMNS, account_id, container_record, container_ref, version_record
-from .sharing import load_share_index, shared_container_names, user_groups
+from .sharing import chunks, load_share_index, shared_container_names, user_groups
 
 Row = tuple[Any, ...]
 # fetch(lo, lo_inclusive, hi_exclusive_or_None, n) -> up to n rows in name order, read
@@ -227,6 +227,29 @@ def _list_objects(
     return [r if isinstance(r, Subdir) else version_record(account, container, r) for r in rows]
 
 
+def _list_objects_with_extras(
+    conn: sqlite3.Connection, account: str, container: str, *args: Any
+) -> tuple[list[ObjectVersion | Subdir], dict[str, ListingExtras]]:
+    page = _list_objects(conn, account, container, *args)
+    cid = container_ref(conn, account, container).id
+    names = [e.name for e in page if isinstance(e, ObjectVersion)]
+    # Probes by name (IN lists), not a scan of the page's name range: under a
+    # delimiter that range may hold far more shared objects than the page lists.
+    sharing = load_share_index(conn, cid, names).entries
+    public: dict[str, str] = {}
+    for chunk in chunks(names):
+        public.update(
+            conn.execute(
+                f"SELECT name, token FROM public_urls INDEXED BY public_urls_by_name "
+                f"WHERE container_id = ? AND name IN ({','.join('?' * len(chunk))})",
+                (cid, *chunk),
+            ).fetchall()
+        )
+    return page, {
+        n: ListingExtras(sharing.get(n), public.get(n)) for n in names if n in sharing or n in public
+    }
+
+
 def _root_ranges(roots: Iterable[tuple[str, bool]]) -> list[KeyRange]:
     """A shared object covers itself; a shared directory also covers everything below it."""
     ranges = []
@@ -290,6 +313,30 @@ class Listing:
             v.user_name(as_user)
         return await self._db.read(
             _list_objects, account, container, prefix, delimiter, marker, end_marker, limit, as_user, shared, public
+        )
+
+    async def objects_with_extras(
+        self,
+        account: str,
+        container: str,
+        *,
+        prefix: str | None = None,
+        delimiter: str | None = None,
+        marker: str | None = None,
+        end_marker: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        path: str | None = None,
+        shared: bool = False,
+        public: bool = False,
+    ) -> tuple[list[ObjectVersion | Subdir], dict[str, ListingExtras]]:
+        """The owner's page of ``objects`` and, in the same snapshot, the own sharing
+        and public token of the objects on it that have any (Pithos lists them)."""
+        prefix, delimiter = _listing_args(prefix, delimiter, marker, end_marker, limit, path)
+        v.account_name(account)
+        v.container_name(container)
+        return await self._db.read(
+            _list_objects_with_extras, account, container, prefix, delimiter, marker, end_marker, limit, None,
+            shared, public,
         )
 
     async def containers(

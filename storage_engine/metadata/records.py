@@ -201,6 +201,15 @@ class Sharing:
 
 
 @dataclass(frozen=True, slots=True)
+class ListingExtras:
+    """What an owner's Pithos listing shows of an object beside its version: its own
+    sharing (not an inherited one) and its public token, each None when unset."""
+
+    sharing: Sharing | None = None
+    public_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class EffectiveSharing:
     """The sharing that governs an object: its own, or its nearest shared directory's."""
 

@@ -91,7 +91,8 @@ class ShareIndex:
         ]
 
 
-def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+def chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    """``items`` in slices short enough for one IN (...) list."""
     for i in range(0, len(items), _CHUNK):
         yield items[i : i + _CHUNK]
 
@@ -107,7 +108,7 @@ def load_share_index(conn: sqlite3.Connection, container_id: int, paths: Sequenc
         ).fetchall()
     else:
         rows = []
-        for chunk in _chunks(list(paths)):
+        for chunk in chunks(list(paths)):
             rows += conn.execute(
                 f"SELECT path, access, subject FROM sharing WHERE container_id = ? "
                 f"AND path IN ({','.join('?' * len(chunk))})",
@@ -119,7 +120,7 @@ def load_share_index(conn: sqlite3.Connection, container_id: int, paths: Sequenc
     for path in read:
         index.entries[path] = Sharing(read=frozenset(read[path]), write=frozenset(write.get(path, ())))
     shared = list(index.entries)
-    for chunk in _chunks(shared):
+    for chunk in chunks(shared):
         for name, ctype in conn.execute(
             f"SELECT name, content_type FROM versions INDEXED BY versions_current "
             f"WHERE container_id = ? AND state = 'normal' AND name IN ({','.join('?' * len(chunk))})",
