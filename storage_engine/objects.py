@@ -695,6 +695,19 @@ class ObjectStore:
         await self._drop_refs(result.dropped_maps)
         return result
 
+    async def delete_objects(self, account: str, container: str, *, modified_by: str, batch: int = 1000) -> int:
+        """Delete every current object of the container (Pithos ``DELETE ?delimiter``),
+        each as ``delete`` does (a marker under versioning auto), batch by batch;
+        the container stays.  Returns how many were deleted.  Not one transaction:
+        an object written while this runs may survive it."""
+        total = 0
+        while True:
+            result = await self.meta.objects.delete_batch(account, container, modified_by=modified_by, limit=batch)
+            await self._drop_refs(result.dropped_maps)
+            total += result.deleted
+            if not result.more:
+                return total
+
     async def purge(
         self, account: str, container: str, *, before: float, name: str | None = None
     ) -> PurgeResult:

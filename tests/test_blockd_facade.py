@@ -77,3 +77,23 @@ async def test_refcounts_follow_writes(tmp_path, versioning: str) -> None:
         assert s.blocks.store.maps.keys() == []
     finally:
         await s.close()
+
+
+@pytest.mark.parametrize("versioning", ["auto", "none"])
+async def test_emptying_a_container_in_batches_drops_every_reference(tmp_path, versioning: str) -> None:
+    s = await ObjectStore.open(tmp_path, synchronous="NORMAL")
+    try:
+        await s.meta.accounts.ensure("a")
+        c = await s.meta.containers.create(
+            "a", "c", policy=ContainerPolicy(versioning=versioning, hash_scheme="sha256", block_size=BS)
+        )
+        for i in range(5):
+            await s.put_stream("a", c, f"o{i}", source(b"x" * i), length=i, modified_by="a")
+        assert await s.delete_objects("a", "c", modified_by="a", batch=2) == 5
+        assert await s.meta.listing.objects("a", "c") == []
+        await refs_in_step(s)
+        assert await s.delete_objects("a", "c", modified_by="a", batch=2) == 0
+        await s.purge("a", "c", before=1e12)
+        assert s.blocks.store.maps.keys() == []
+    finally:
+        await s.close()

@@ -125,3 +125,44 @@ def test_json_listings_show_own_sharing_and_public_path_to_the_owner(daemon: Dae
         assert c.request("POST", c.p("s", name, query="update"), headers=headers).status == 202
     listed = _listed(c, "s")
     assert "x_object_sharing" not in listed["shared"] and "x_object_public" not in listed["pub"]
+
+
+@pytest.mark.parametrize("versioning", ["auto", "none"])
+def test_container_delete_with_delimiter_empties_it(daemon: Daemon, versioning: str) -> None:
+    c = daemon.client()
+    cont = f"empty-{versioning}"
+    assert c.put_container(cont, **{"X-Container-Policy-Versioning": versioning}).status == 201
+    for name in ("a", "b/c", "b/d", "e"):
+        assert c.put(cont, name, name.encode()).status == 201
+    assert c.put(cont, "a", b"a again").status == 201
+    assert c.request("POST", c.p(cont, "e", query="update"), headers={"X-Object-Public": "true"}).status == 202
+    public = c.request("HEAD", c.p(cont, "e")).h("X-Object-Public")
+    assert public is not None
+    public = public[public.index("/public/"):]
+    assert c.request("GET", public, auth=False).status == 200
+    assert c.request("DELETE", c.p(cont)).status == 409  # a plain DELETE still refuses
+    assert c.request("DELETE", c.p(cont, api="swift", query="delimiter=/")).status == 409  # Swift has no such thing
+    other = daemon.client(daemon.new_account(f"eve-{versioning}"), account="demo")
+    assert other.request("DELETE", other.p(cont, query="delimiter=/")).status == 403
+    r = c.request("DELETE", c.p(cont, query="delimiter=/"))
+    assert r.status == 204 and r.body == b""
+    head = c.request("HEAD", c.p(cont))
+    assert head.status == 204 and head.h("X-Container-Object-Count") == "0"
+    assert head.h("X-Container-Bytes-Used") == "0"
+    assert c.request("GET", c.p(cont)).status == 204
+    assert c.get(cont, "a").status == 404
+    assert c.request("GET", public, auth=False).status == 404
+    if versioning == "auto":
+        # as a plain object DELETE does: history kept, the last version retrievable
+        versions = c.get(cont, "a", query="version=list&format=json").json()["versions"]
+        assert [c.get(cont, "a", query=f"version={s}").body for s, _ in versions] == [b"a", b"a again"]
+        assert head.h("X-Container-Bytes-Stored") != "0"
+    else:
+        assert c.get(cont, "a", query="version=list&format=json").status == 404
+        assert head.h("X-Container-Bytes-Stored") == "0"
+    # emptying an empty container is fine; then it can go
+    assert c.request("DELETE", c.p(cont, query="delimiter=/")).status == 204
+    assert c.put(cont, "new", b"still usable").status == 201
+    assert c.request("DELETE", c.p(cont, "new")).status == 204
+    assert c.request("DELETE", c.p(cont)).status == 204
+    assert c.request("DELETE", c.p(cont, query="delimiter=/")).status == 404

@@ -151,6 +151,37 @@ async def test_delete_under_none_removes(md: MetadataStore) -> None:
     assert c.usage.object_count == 0 and c.usage.bytes_used == 0
 
 
+@pytest.mark.parametrize("versioning", ["auto", "none"])
+async def test_delete_batch_deletes_current_objects_as_delete_does(md: MetadataStore, versioning: str) -> None:
+    await make_container(md, versioning=versioning)
+    for name in ("a", "b/c", "d", "e"):
+        await put(md, name, name)
+    await put(md, "a", "a2")  # history under auto
+    await md.sharing.set(A, C, "b/c", "read=*")
+    await md.public.publish(A, C, "d")
+    first = await md.objects.delete_batch(A, C, modified_by="bob", limit=3)
+    assert (first.deleted, first.more) == (3, True)
+    assert [o.name for o in await md.listing.objects(A, C)] == ["e"]
+    last = await md.objects.delete_batch(A, C, modified_by="bob", limit=3)
+    assert (last.deleted, last.more) == (1, False)
+    assert await md.listing.objects(A, C) == []
+    assert await md.sharing.get(A, C, "b/c") is None and await md.public.token(A, C, "d") is None
+    c = await md.containers.get(A, C)
+    assert (c.usage.object_count, c.usage.bytes_used) == (0, 0)
+    if versioning == "auto":
+        assert [len(await md.objects.versions(A, C, n)) for n in ("a", "b/c")] == [2, 1]
+        assert first.dropped_maps == () and c.usage.history_count == 5
+    else:
+        assert set(first.dropped_maps + last.dropped_maps) == {mapref(n) for n in ("a2", "b/c", "d", "e")}
+        assert c.usage.history_count == 0
+        with pytest.raises(errors.ObjectNotFound):
+            await md.objects.versions(A, C, "a")
+    empty = await md.objects.delete_batch(A, C, modified_by="bob")
+    assert (empty.deleted, empty.more) == (0, False)
+    with pytest.raises(errors.InvalidArgument):
+        await md.objects.delete_batch(A, C, modified_by="bob", limit=0)
+
+
 async def test_purge_history(md: MetadataStore, clock: Clock) -> None:
     await make_container(md)
     await put(md, "o", "v1")

@@ -134,6 +134,10 @@ class ContainerHandlers(HandlerBase):
             return web.Response(status=202)
         if m == "DELETE":
             self.require_owner(r)
+            if r.api == "pithos" and r.query.get("delimiter"):
+                # Pithos: empty the container (whatever the delimiter), keep the container.
+                await self.store.delete_objects(acct, cont, modified_by=r.user or acct)
+                return web.Response(status=204)
             await self.store.delete_container(acct, cont)
             return web.Response(status=204)
         raise HTTPError(405, "method not allowed on a container")

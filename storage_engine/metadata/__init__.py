@@ -15,6 +15,7 @@ from .migrations import MIGRATIONS, Migration
 from .records import (
     Account,
     AuthKeyInfo,
+    BatchDeleteResult,
     Container,
     ContainerPolicy,
     CounterMismatch,
@@ -47,6 +48,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Account",
     "AuthKeyInfo",
+    "BatchDeleteResult",
     "Container",
     "ContainerPolicy",
     "CounterMismatch",

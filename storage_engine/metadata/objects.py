@@ -20,6 +20,7 @@ from . import errors
 from . import validation as v
 from .db import Backend
 from .records import (
+    BatchDeleteResult,
     DeleteResult,
     MapRef,
     ObjectVersion,
@@ -275,6 +276,26 @@ def _delete(
     )
 
 
+def _delete_batch(
+    conn: sqlite3.Connection, account: str, container: str, modified_by: str, now: float, limit: int
+) -> BatchDeleteResult:
+    ref = container_ref(conn, account, container)
+    rows = conn.execute(
+        f"SELECT {VERSION_COLUMNS} FROM versions INDEXED BY versions_current "
+        "WHERE container_id = ? AND state = 'normal' ORDER BY name LIMIT ?",
+        (ref.id, limit + 1),
+    ).fetchall()
+    dropped: list[MapRef | None] = []
+    for cur in rows[:limit]:
+        dropped += _delete_current(conn, ref, tuple(cur), modified_by, now)[2]
+    return BatchDeleteResult(
+        deleted=min(len(rows), limit),
+        more=len(rows) > limit,
+        freed_maps=unreferenced(conn, dropped),
+        dropped_maps=tuple(m for m in dropped if m is not None),
+    )
+
+
 def _version_row(conn: sqlite3.Connection, ref: ContainerRef, name: str, serial: int | None) -> Row:
     """The current version, or version ``serial`` of this object if it is still live."""
     c = ref.container
@@ -471,6 +492,19 @@ class Objects:
         v.object_name(name)
         v.user_name(modified_by)
         return await self._db.write(_delete, account, container, name, modified_by, self._clock())
+
+    async def delete_batch(
+        self, account: str, container: str, *, modified_by: str, limit: int = 1000
+    ) -> BatchDeleteResult:
+        """Delete up to ``limit`` current objects of the container (first names first),
+        each as ``delete`` does.  Batches, so that emptying a large container never
+        holds the single writer for long; call again while ``more``."""
+        v.account_name(account)
+        v.container_name(container)
+        v.user_name(modified_by)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise errors.InvalidArgument("limit must be a positive integer")
+        return await self._db.write(_delete_batch, account, container, modified_by, self._clock(), limit)
 
     async def purge_history(
         self, account: str, container: str, *, before: float, name: str | None = None

@@ -155,6 +155,17 @@ class DeleteResult:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchDeleteResult:
+    """Outcome of deleting one batch of a container's current objects (see WriteResult
+    for the maps); ``more`` says current objects were left for another batch."""
+
+    deleted: int
+    more: bool
+    freed_maps: tuple[MapRef, ...] = ()
+    dropped_maps: tuple[MapRef, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class PurgeResult:
     """Outcome of purge_history and container delete (see WriteResult for the maps)."""
 
