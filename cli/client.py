@@ -12,9 +12,10 @@ import aiohttp
 from yarl import URL
 
 from .config import Config
-from .errors import CliError, HttpError
+from .errors import CliError, Conflict, HttpError
 
 LISTING_PAGE = 10000
+DIRECTORY_TYPE = "application/directory"
 
 
 def quote_path(*parts: str) -> str:
@@ -210,6 +211,18 @@ class Client:
         except ValueError:
             raise CliError(f"server answered a block upload with {_text(body)[:100]!r}") from None
         return [str(x).lower() for x in got]
+
+    async def put_directory(self, container: str, obj: str) -> None:
+        """Create a Pithos directory marker (0 bytes, application/directory) only where
+        nothing exists yet (If-None-Match: *), so a concurrent writer is never overwritten.
+        Raises Conflict when something is there already."""
+        headers = {"Content-Type": DIRECTORY_TYPE, "Content-Length": "0", "If-None-Match": "*"}
+        try:
+            await self.request("PUT", self.url(container, obj), ok=(201,), headers=headers, data=b"")
+        except HttpError as exc:
+            if exc.status == 412:
+                raise Conflict("exists on the server already") from None
+            raise
 
     async def head_object(self, container: str, obj: str) -> dict[str, str]:
         _, headers, _ = await self.request("HEAD", self.url(container, obj), ok=(200, 204))

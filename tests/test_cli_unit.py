@@ -11,7 +11,7 @@ import hashmaps
 from cli import config as cfgmod
 from cli.client import split_target
 from cli.errors import CliError
-from cli.sync import local_files, safe_relative
+from cli.sync import blocked_parent, local_files, local_tree, remote_tree, safe_relative, unsafe_reason
 from cli.transfer import _runs, hash_local, nblocks, remote_top
 from cli.client import RemoteMap
 
@@ -97,3 +97,51 @@ def test_local_files_skips_links_and_parts(tmp_path):
     (tmp_path / ".a.nefeli-part").write_text("")
     os.symlink(tmp_path / "y z", tmp_path / "link")
     assert sorted(local_files(tmp_path)) == ["d/x", "y z"]
+
+
+def test_local_tree_dirs_links_and_undecodable_names(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "a b" / "ç").mkdir(parents=True)
+    (tmp_path / "a b" / "ç" / "f").write_text("f")
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "inside").write_text("i")
+    os.symlink(tmp_path / "real", tmp_path / "linked dir")
+    os.mkdir(os.path.join(os.fsencode(tmp_path), b"bad\xff"))
+    open(os.path.join(os.fsencode(tmp_path), b"real", b"x\xfe"), "wb").close()
+    t = local_tree(tmp_path)
+    assert sorted(t.dirs) == ["a b", "a b/ç", "empty", "real"]
+    assert sorted(t.files) == ["a b/ç/f", "real/inside"]
+    assert sorted(os.fsencode(n) for n in t.undecodable) == [b"bad\xff", b"real/x\xfe"]
+
+
+def test_unsafe_reason():
+    assert unsafe_reason("a/b c/ü") is None
+    assert unsafe_reason("/etc/passwd") == "absolute path"
+    assert unsafe_reason("a/../../b") == "'..' segment"
+    assert unsafe_reason("a//b") == "empty or '.' segment"
+    assert unsafe_reason("a\0b") == "NUL byte"
+
+
+def test_remote_tree_splits_markers_and_refuses_escapes():
+    def e(name: str, ctype: str = "text/plain") -> dict[str, object]:
+        return {"name": name, "content_type": ctype}
+
+    t = remote_tree(
+        [e("p/"), e("p", "application/directory"), e("p/", "application/directory"), e("p/d", "application/directory; x=y"),
+         e("p/e/", "APPLICATION/FOLDER"), e("p/d/f"), e("p/../x"), e("p/../y/", "application/directory"), e("q/z")],
+        "p/",
+    )
+    assert sorted(t.dirs) == ["d", "e"] and sorted(t.files) == ["d/f"]
+    assert [n for n, _ in t.unsafe] == ["p/", "p", "p/../x", "p/../y/", "q/z"]
+    assert t.implied_dirs() == {"d"}
+
+
+def test_blocked_parent(tmp_path):
+    (tmp_path / "d" / "e").mkdir(parents=True)
+    (tmp_path / "f").write_text("")
+    os.symlink(tmp_path / "d", tmp_path / "ln")
+    assert blocked_parent(tmp_path, "d/e/x") is None
+    assert blocked_parent(tmp_path, "d/missing/x/y") is None
+    assert blocked_parent(tmp_path, "f/x") == ("f", "a file")
+    assert blocked_parent(tmp_path, "ln/e/x") == ("ln", "a symlink")
+    assert blocked_parent(tmp_path, "top") is None
