@@ -90,6 +90,10 @@ class InvalidGroup(BadRequest):
     """A malformed `X-Account-Group-*` header name or value."""
 
 
+class InvalidPolicy(BadRequest):
+    """A malformed or unknown `X-Account-Policy-*` header."""
+
+
 class InvalidHashmap(BadRequest):
     """A hashmap body (PUT ?hashmap) that is not JSON of the right shape, or is inconsistent."""
 

@@ -1,8 +1,10 @@
 """nefeli-blockd: what Pithos clients (kamaki, the Pithos web UI) read beyond Swift:
-X-Object-UUID (a real server process on loopback)."""
+X-Object-UUID, sharing and public paths in listings, emptying a container with
+`DELETE ?delimiter`, the account quota (a real server process on loopback)."""
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
@@ -166,3 +168,55 @@ def test_container_delete_with_delimiter_empties_it(daemon: Daemon, versioning: 
     assert c.request("DELETE", c.p(cont, "new")).status == 204
     assert c.request("DELETE", c.p(cont)).status == 204
     assert c.request("DELETE", c.p(cont, query="delimiter=/")).status == 404
+
+
+def test_account_quota_through_x_account_policy_quota(daemon: Daemon) -> None:
+    c = daemon.client(daemon.new_account("quoted"), account="quoted")
+    head = c.request("HEAD", c.p())
+    assert head.status == 204 and head.h("X-Account-Policy-Quota") == "0"  # 0 = unlimited
+    assert c.request("POST", c.p(), headers={"X-Account-Policy-Quota": "1000"}).status == 202
+    assert c.request("HEAD", c.p()).h("X-Account-Policy-Quota") == "1000"
+    for cont in ("one", "two"):
+        assert c.put_container(cont).status == 201
+    assert c.put("one", "fits", os.urandom(600)).status == 201
+    over = c.put("two", "too-big", os.urandom(600))
+    assert over.status == 413 and over.body  # counted over all containers
+    assert c.request("PUT", c.p("two", "too-big"), [os.urandom(600)], chunked=True).status == 413
+    assert c.get("two", "too-big").status == 404
+    assert c.put("two", "small", os.urandom(300), api="swift").status == 201
+    # a POST that replaces meta and groups leaves the policies alone unless it names them
+    assert c.request("POST", c.p(), headers={"X-Account-Meta-Owner": "q"}).status == 202
+    assert c.request("HEAD", c.p()).h("X-Account-Policy-Quota") == "1000"
+    assert c.request("POST", c.p(api="swift"), headers={"X-Account-Policy-Quota": "2000"}).status == 202
+    assert c.put("two", "now-fits", os.urandom(600)).status == 201
+    assert c.request("POST", c.p(query="update"), headers={"X-Account-Policy-Quota": "0"}).status == 202
+    assert c.request("HEAD", c.p()).h("X-Account-Policy-Quota") == "0"
+    assert c.put("two", "unlimited", os.urandom(5000)).status == 201
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Account-Policy-Quota": "lots"},
+        {"X-Account-Policy-Quota": "-1"},
+        {"X-Account-Policy-Quota": ""},
+        {"X-Account-Policy-Quota": "1e6"},
+        {"X-Account-Policy-Quota": "9" * 30},
+        {"X-Account-Policy-Versioning": "auto"},
+    ],
+)
+def test_bad_account_policies_are_400_and_change_nothing(daemon: Daemon, headers: dict[str, str]) -> None:
+    c = daemon.client(daemon.new_account("strict"), account="strict")
+    assert c.request("POST", c.p(), headers={"X-Account-Policy-Quota": "123"}).status == 202
+    r = c.request("POST", c.p(query="update"), headers={**headers, "X-Account-Meta-Touched": "yes"})
+    assert r.status == 400 and r.body and r.h("Content-Type").startswith("text/plain")
+    head = c.request("HEAD", c.p())
+    assert head.h("X-Account-Policy-Quota") == "123" and head.h("X-Account-Meta-Touched") is None
+
+
+def test_only_the_account_itself_sets_its_quota(daemon: Daemon) -> None:
+    owner = daemon.client(daemon.new_account("guarded"), account="guarded")
+    assert owner.request("POST", owner.p(), headers={"X-Account-Policy-Quota": "100"}).status == 202
+    intruder = daemon.client(daemon.new_account("intruder"), account="guarded")
+    assert intruder.request("POST", intruder.p(), headers={"X-Account-Policy-Quota": "0"}).status == 403
+    assert owner.request("HEAD", owner.p()).h("X-Account-Policy-Quota") == "100"

@@ -104,6 +104,7 @@ async def test_container_create_and_policies(md: MetadataStore) -> None:
     for bad in (
         ContainerPolicy(versioning="sometimes"),
         ContainerPolicy(quota=-1),
+        ContainerPolicy(quota=1 << 63),  # more than SQLite's INTEGER holds
         ContainerPolicy(block_size=1000),
         ContainerPolicy(block_size=256),
         ContainerPolicy(hash_scheme="md5"),

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from net.http_conditional import format_http_date
 from net.pithos_listing import ContainerRecord, format_container_listing, parse_listing_query
+from net.pithos_policy import format_quota, parse_account_policy
 from net.pithos_sharing import parse_group_headers
 from storage_engine.metadata import Subdir
 from storage_engine.metadata import errors as merr
@@ -48,15 +49,19 @@ class AccountHandlers(HandlerBase):
             body = format_container_listing(recs, q.format, account=acct)
             return self._listing_response(r, body, q.format, headers)
         if m == "POST":
-            self.require_owner(r)
+            self.require_owner(r)  # so a quota is set by the account itself, for itself
+            # Parse every header before changing anything: a 400 leaves the account as it was.
+            policy = parse_account_policy(r.headers)
+            groups = parse_group_headers(r.headers)
             await self.meta.accounts.ensure(acct)
             meta = prefixed(r.headers, "x-account-meta-")
             replace = r.api == "pithos" and "update" not in r.query
             if meta or replace:
                 await self.meta.accounts.update_meta(acct, meta, replace=replace)
-            groups = parse_group_headers(r.headers)
             if groups or replace:
                 await self.meta.accounts.set_groups(acct, {g: sorted(m_) for g, m_ in groups.items()}, replace=replace)
+            if policy is not None:  # policies are changed only when given, even by a replacing POST
+                await self.meta.accounts.set_quota(acct, policy.quota)
             return web.Response(status=202)
         raise HTTPError(405, "method not allowed on an account")
 
@@ -69,8 +74,7 @@ class AccountHandlers(HandlerBase):
             "Last-Modified": format_http_date(a.mtime),
             "X-Timestamp": f"{a.created:.5f}",
         }
-        if a.quota is not None:
-            h["X-Account-Policy-Quota"] = str(a.quota)
+        h["X-Account-Policy-Quota"] = format_quota(a.quota)
         for k, v in a.meta.items():
             h["X-Account-Meta-" + k] = v
         for g, members in a.groups.items():

@@ -25,6 +25,7 @@ MAX_GROUP_MEMBERS = 1024
 MAX_LISTING_LIMIT = 10000
 MIN_BLOCK_SIZE = 512
 MAX_BLOCK_SIZE = 1 << 30
+MAX_QUOTA = (1 << 63) - 1  # SQLite's INTEGER
 
 # RFC 9110 token: what may follow X-Object-Meta- in a header name.
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -179,8 +180,8 @@ def group_members(members: Iterable[str]) -> tuple[str, ...]:
 def quota(value: int | None) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise errors.InvalidPolicy("quota must be a non-negative integer number of bytes, or None")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_QUOTA:
+        raise errors.InvalidPolicy(f"quota must be an integer number of bytes from 0 to {MAX_QUOTA}, or None")
     return value
 
 
