@@ -289,7 +289,7 @@ async def run_sync(
             collided.add(rel)
 
     async def transfer(name: str, work: Awaitable[T]) -> T | None:
-        """One file's upload or download; a conflict or an error is reported and counted (None)."""
+        """One remote step (an upload, a download, a HEAD); a conflict or an error is reported and counted (None)."""
         try:
             return await work
         except Conflict as exc:
