@@ -42,9 +42,10 @@ class Bar:
         self.close()
 
 
-def human(n: float) -> str:
+def human(n: float, decimals: int = 1) -> str:
+    """A byte count in binary units: whole bytes, then `decimals` digits."""
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.{decimals}f} {unit}"
         n /= 1024
-    return f"{n:.1f} TiB"
+    return f"{n:.{decimals}f} TiB"  # pragma: no cover - the loop always returns
