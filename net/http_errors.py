@@ -102,6 +102,14 @@ class HashmapTooLarge(PayloadTooLarge):
     """A hashmap body, or the object it describes, over the configured limit."""
 
 
+class InvalidManifest(BadRequest):
+    """A Swift SLO manifest (PUT ?multipart-manifest=put) that is not JSON of the right shape."""
+
+
+class ManifestTooLarge(PayloadTooLarge):
+    """An SLO manifest body over Swift's size limit."""
+
+
 class InvalidListingQuery(BadRequest):
     """A bad listing parameter (limit, delimiter, format...)."""
 
