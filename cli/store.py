@@ -11,8 +11,10 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from .progress import human
@@ -147,6 +149,53 @@ def cmd_scrub(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _objects_using(args: argparse.Namespace, maps: list[Any]) -> dict[Any, list[str]]:
+    """Object versions (acct/cont/name@serial) per map, from the metadata database
+    beside the store, when there is one (the store alone knows no names)."""
+    from storage_engine.metadata import MapRef, SyncMetadataStore
+
+    from .tokens import META_DB
+
+    path = Path(args.data) / META_DB
+    if not maps or not path.is_file():
+        return {}
+    out: dict[Any, list[str]] = {}
+    with SyncMetadataStore(path) as md:
+        for key in maps:
+            rows = md.maintenance.versions_using(MapRef(key.scheme, key.size, key.top))
+            out[key] = [f"{a}/{c}/{n}@{serial}" + ("" if state == "normal" else f" ({state})") for a, c, n, serial, state in rows]
+    return out
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    from storage_engine.quarantine import maps_needing
+
+    with _open(args, write=args.forget) as store:
+        forgotten = store.forget_quarantined() if args.forget else 0
+        blocks = store.quarantined_blocks()
+        needing = maps_needing(store, blocks)
+    all_maps = sorted({k for ks in needing.values() for k in ks}, key=str)
+    objects = _objects_using(args, all_maps)
+    d: dict[str, Any] = {"forgotten": forgotten, "blocks": []}
+    lines = [f"quarantine: {len(blocks)} block(s)" + (f", {forgotten} unreferenced forgotten" if args.forget else "")]
+    for b in blocks:
+        maps = needing.get((b.scheme, b.digest), [])
+        entry = b.as_dict()
+        entry["maps"] = [{"map": str(k), "objects": objects.get(k, [])} for k in maps]
+        d["blocks"].append(entry)
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(b.since))
+        lines.append(f"  {b.scheme}:{b.digest.hex()}  {b.reason}, since {when} UTC, {b.refcount} reference(s)")
+        for k in maps:
+            names = objects.get(k) or ["(no object names: no metadata database beside the store)"]
+            lines.append(f"    map {k}: " + ", ".join(names))
+    if any(b.refcount for b in blocks):
+        lines.append("  upload the damaged objects again (any copy of the same content heals the block)")
+    elif blocks and not args.forget:
+        lines.append("  no map needs these any more: `nefeli store quarantine --forget` clears them")
+    _emit(args, d, lines)
+    return 1 if any(b.refcount for b in blocks) else 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     with _open(args, write=args.repair) as store, _progress(args, "verify") as progress:
         report = store.verify(repair=args.repair, progress=progress)
@@ -198,6 +247,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--quarantine", action="store_true", help="take bad blocks out of service")
     a.add_argument("--threads", type=int, default=None, help="hashing threads (default: CPUs)")
     a.set_defaults(func=cmd_scrub)
+
+    a = actions.add_parser(
+        "quarantine", parents=[common], help="blocks taken out of service and the objects they damage"
+    )
+    a.add_argument("--forget", action="store_true", help="clear the entries no map needs any more")
+    a.set_defaults(func=cmd_quarantine)
 
     a = actions.add_parser("verify", parents=[common], help="check the index against segments and maps")
     a.add_argument("--repair", action="store_true", help="rewrite counters and refcounts from a recount")

@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from .gc import GcReport
     from .mapstore import MapStore
     from .recovery import RecoveryReport
+    from .quarantine import QuarantinedBlock
     from .scrub import ScrubReport
     from .stats import StoreStats
     from .verify import VerifyReport
@@ -892,6 +893,18 @@ class BlockStore:
         from .scrub import scrub
 
         return scrub(self, **kwargs)
+
+    def quarantined_blocks(self) -> list[QuarantinedBlock]:
+        """quarantined() in full (reason, time, saved copies); see quarantine.list_quarantined."""
+        from .quarantine import list_quarantined
+
+        return list_quarantined(self)
+
+    def forget_quarantined(self) -> int:
+        """Drop quarantine entries no map needs any more; see quarantine.forget_unreferenced."""
+        from .quarantine import forget_unreferenced
+
+        return forget_unreferenced(self)
 
     def verify(self, **kwargs: Any) -> VerifyReport:
         """Check the index against the segments and the maps; see verify.verify."""

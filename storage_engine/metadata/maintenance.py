@@ -69,6 +69,16 @@ def _map_refs(conn: sqlite3.Connection, after: MapRef | None, limit: int) -> lis
     return [MapRef(s, z, bytes(h)) for h, z, s in conn.execute(sql, params)]
 
 
+def _versions_using(conn: sqlite3.Connection, ref: MapRef, limit: int) -> list[tuple[str, str, str, int, str]]:
+    rows = conn.execute(
+        "SELECT a.name, c.name, v.name, v.serial, v.state FROM versions v INDEXED BY versions_by_map "
+        "JOIN containers c ON c.id = v.container_id JOIN accounts a ON a.id = c.account_id "
+        "WHERE v.map_hash = ? AND v.map_size = ? AND v.map_scheme = ? ORDER BY v.serial LIMIT ?",
+        (ref.top_hash, ref.size, ref.scheme, limit),
+    )
+    return [(str(a), str(c), str(n), int(serial), str(state)) for a, c, n, serial, state in rows]
+
+
 class Maintenance:
     """``store.maintenance``: counter checks and the GC's view of referenced maps."""
 
@@ -90,3 +100,8 @@ class Maintenance:
 
     async def map_referenced(self, ref: MapRef) -> bool:
         return await self._db.read(map_referenced, ref)
+
+    async def versions_using(self, ref: MapRef, limit: int = 100) -> list[tuple[str, str, str, int, str]]:
+        """(account, container, object, serial, state) of the versions whose content is
+        this map: which objects a damaged map (a quarantined block) affects."""
+        return await self._db.read(_versions_using, ref, limit)
