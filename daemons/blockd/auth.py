@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 from aiohttp import web
+
+from net.http_errors import BadRequest
+from net.identity_v2 import MAX_BODY, TokenAuth, access_document, parse_token_request
 
 from .http import HTTPError, read_body
 from .request_context import HandlerBase
@@ -37,55 +39,23 @@ class AuthHandlers(HandlerBase):
     async def identity_v2(self, request: web.Request) -> web.StreamResponse:
         if request.method != "POST":
             raise HTTPError(405, "use POST")
-        body = await read_body(request, 1 << 16)
         try:
-            doc = json.loads(body or b"{}")
-            auth = doc.get("auth") if isinstance(doc, dict) else None
-            if not isinstance(auth, dict):
-                raise ValueError
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            raise HTTPError(400, "expected a JSON body {\"auth\": {...}}") from None
-        account: str | None = None
-        token_value: str | None = None
+            creds = parse_token_request(await read_body(request, MAX_BODY))
+        except BadRequest as exc:
+            raise HTTPError(400, exc.reason) from None
+        account: str | None
         expires: float | None = None
-        tok = auth.get("token")
-        creds = auth.get("passwordCredentials")
-        if isinstance(tok, dict) and isinstance(tok.get("id"), str):
-            account = await self.meta.tokens.resolve(tok["id"])
-            token_value = tok["id"]
-        elif isinstance(creds, dict) and isinstance(creds.get("username"), str) and isinstance(
-            creds.get("password"), str
-        ):
-            account = await self.meta.tokens.verify_key(creds["username"], creds["password"])
-            if account is not None:
-                new = await self.meta.tokens.create(
-                    account, ttl=self.config.auth_token_ttl, description="identity/v2.0"
-                )
-                token_value = new.token
-                expires = new.info.expires
+        if isinstance(creds, TokenAuth):
+            account, token_value = await self.meta.tokens.resolve(creds.token), creds.token
         else:
-            raise HTTPError(400, "auth needs token.id or passwordCredentials")
-        if account is None or token_value is None:
+            account = await self.meta.tokens.verify_key(creds.username, creds.password)
+            if account is None:
+                raise HTTPError(401, "invalid credentials")
+            new = await self.meta.tokens.create(account, ttl=self.config.auth_token_ttl, description="identity/v2.0")
+            token_value, expires = new.token, new.info.expires
+        if account is None:
             raise HTTPError(401, "invalid credentials")
-        base = self._base(request)
-        iso = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(expires or (time.time() + 86400 * 365)))
-        access = {
-            "token": {"id": token_value, "expires": iso, "tenant": {"id": account, "name": account}},
-            "user": {"id": account, "name": account, "roles": [{"id": "member", "name": "member"}]},
-            "serviceCatalog": [
-                {
-                    "type": "object-store",
-                    "name": "pithos",
-                    "endpoints": [
-                        {
-                            "region": "default",
-                            "versionId": "v1",
-                            "publicURL": f"{base}/object-store/v1",
-                            "internalURL": f"{base}/object-store/v1",
-                        }
-                    ],
-                    "endpoints_links": [],
-                }
-            ],
-        }
-        return web.json_response({"access": access})
+        url = f"{self._base(request)}/object-store/v1"
+        return web.json_response(
+            access_document(token_value, account, expires or (time.time() + 86400 * 365), url)
+        )
