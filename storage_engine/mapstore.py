@@ -172,7 +172,9 @@ def decode_map(key: MapKey, blob: bytes) -> HashMap:
         raise BadMap(f"map {key}: unknown map encoding")
     nbits = (count + 7) // 8
     try:
-        body = _zd().decompress(blob[_HEAD.size :], max_output_size=nbits + 32 * count)
+        # Streaming: memory follows what the frame really holds, never the count the
+        # header claims (a corrupt count must give BadMap, not a huge allocation).
+        body = _zd().decompressobj().decompress(blob[_HEAD.size :])
     except zstandard.ZstdError as exc:
         raise BadMap(f"map {key}: {exc}") from None
     if len(body) != nbits + 32 * count:

@@ -260,3 +260,45 @@ def test_group_with_an_unexpected_failure_runs_each_write_alone(tmp_path: Path) 
         assert (group[0].value, group[2].value) == (2, 3)
         assert isinstance(group[1].error, RuntimeError)
         assert store.maps.refcount(key) == 3
+
+
+# --- the stored map encoding ----------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from storage_engine.mapstore import _HEAD, CODEC_ZSTD, MAP_MAGIC, decode_map, encode_map  # noqa: E402
+
+_KEY_ANY = MapKey("blake3", 0, bytes(32))
+
+
+@given(st.lists(st.tuples(st.binary(min_size=32, max_size=32), st.booleans()), max_size=300),
+       st.integers(1, 1 << 31))
+def test_map_encoding_round_trips(entries: list[tuple[bytes, bool]], block_size: int) -> None:
+    hashes = [h for h, _ in entries]
+    zero = [z for _, z in entries]
+    m = decode_map(_KEY_ANY, encode_map(block_size, hashes, zero))
+    assert (m.block_size, m.hashes, m.zero) == (block_size, hashes, zero)
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=200))
+def test_map_decoder_refuses_garbage(blob: bytes) -> None:
+    try:
+        decode_map(_KEY_ANY, blob)
+    except BadMap:
+        pass
+
+
+@given(st.integers(0, (1 << 64) - 1), st.binary(max_size=64))
+def test_map_decoder_refuses_lying_counts(count: int, tail: bytes) -> None:
+    """A header claiming any number of entries over a body that does not hold them:
+    BadMap, and no allocation sized by the claim."""
+    import zstandard
+
+    blob = _HEAD.pack(MAP_MAGIC, CODEC_ZSTD, 0, 0, 4096, count) + zstandard.ZstdCompressor().compress(tail)
+    try:
+        m = decode_map(_KEY_ANY, blob)
+    except BadMap:
+        return
+    assert len(m.hashes) == count and 32 * count + (count + 7) // 8 == len(tail)
