@@ -118,6 +118,7 @@ async def test_upgrade_keeps_data_and_enables_new_features(tmp_path: Path, start
         assert md.schema_version == SCHEMA_VERSION
         assert [e.name for e in await md.listing.objects("alice", "c")] == ["dir/x", "doc"]
         assert len(await md.objects.versions("alice", "c", "doc")) == 2
+        assert [e.name for e in await md.history.objects("alice", "c", until=2)] == ["dir/x", "doc"]  # step 5
         c = await md.containers.get("alice", "c")
         assert (c.usage.object_count, c.usage.history_count) == (2, 1)  # triggers counted the old rows
         await md.sharing.set("alice", "c", "doc", "read=*")

@@ -14,9 +14,11 @@ from .migrations import LATEST as SCHEMA_VERSION
 from .migrations import MIGRATIONS, Migration
 from .records import (
     Account,
+    AccountAt,
     AuthKeyInfo,
     BatchDeleteResult,
     Container,
+    ContainerAt,
     ContainerPolicy,
     CounterMismatch,
     DeleteResult,
@@ -47,9 +49,11 @@ __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "Account",
+    "AccountAt",
     "AuthKeyInfo",
     "BatchDeleteResult",
     "Container",
+    "ContainerAt",
     "ContainerPolicy",
     "CounterMismatch",
     "DeleteResult",

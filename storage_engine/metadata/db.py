@@ -140,8 +140,10 @@ def run_write_group(
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
-        err: BaseException = errors.Busy("the metadata database is locked by another writer") if _busy(exc) else exc
-        err.__cause__ = exc
+        err: BaseException = exc
+        if _busy(exc):
+            err = errors.Busy("the metadata database is locked by another writer")
+            err.__cause__ = exc
         return [Outcome(error=err) for _ in ops]
     try:
         return _run_ops_and_commit(conn, ops)

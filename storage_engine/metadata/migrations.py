@@ -75,6 +75,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "groups, sharing, public URLs", _statements(schema.V2_SHARING)),
     Migration(3, "auth tokens and Swift v1 keys", _statements(schema.V3_AUTH)),
     Migration(4, "object UUIDs (X-Object-UUID)", _assign_object_uuids),
+    Migration(5, "index of versions by time (until)", _statements(schema.V5_VERSIONS_AT)),
 )
 
 LATEST: int = MIGRATIONS[-1].version

@@ -295,3 +295,27 @@ class PutItem:
     content_type: str = "application/octet-stream"
     meta: Mapping[str, str] = field(default_factory=dict)
     attrs: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerAt:
+    """A container as it was at ``until`` (Pithos ``?until``): today's record and
+    policies, the usage of then.  ``last_modified`` is the newest version (or the
+    creation) not after ``until``: X-Container-Until-Timestamp."""
+
+    container: Container
+    until: float
+    usage: Usage
+    last_modified: float
+
+
+@dataclass(frozen=True, slots=True)
+class AccountAt:
+    """An account as it was at ``until``, over the containers it has now that were
+    created by then (container deletions are not recorded)."""
+
+    account: Account
+    until: float
+    container_count: int
+    usage: Usage
+    last_modified: float

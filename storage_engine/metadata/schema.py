@@ -174,3 +174,8 @@ CREATE TRIGGER versions_uuid_required BEFORE INSERT ON versions WHEN NEW.uuid IS
     SELECT RAISE(ABORT, 'every version needs a uuid');
 END""",
 )
+
+# Step 5: reading the past (Pithos `until`).  Every version of a name by time, and
+# through the rowid (= serial) the newest one up to a time: covering, so the
+# as-of-T listing and usage never read the table for rows they pass over.
+V5_VERSIONS_AT: tuple[str, ...] = ("CREATE INDEX versions_at ON versions(container_id, name, mtime)",)

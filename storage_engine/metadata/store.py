@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from .accounts import Accounts
 from .containers import Containers
 from .db import AiosqliteBackend, Backend, Options
+from .history import History
 from .listing import Listing
 from .maintenance import Maintenance
 from .migrations import MIGRATIONS, Migration
@@ -35,6 +36,7 @@ class MetadataStore:
         self.containers = Containers(backend, clock)
         self.objects = Objects(backend, clock)
         self.listing = Listing(backend)
+        self.history = History(backend)
         self.sharing = SharingAPI(backend)
         self.public = Public(backend, clock)
         self.tokens = Tokens(backend, clock)

@@ -78,6 +78,7 @@ class SyncMetadataStore:
         self.containers = SyncFacade(s.containers)
         self.objects = SyncFacade(s.objects)
         self.listing = SyncFacade(s.listing)
+        self.history = SyncFacade(s.history)
         self.sharing = SyncFacade(s.sharing)
         self.public = SyncFacade(s.public)
         self.tokens = SyncFacade(s.tokens)
