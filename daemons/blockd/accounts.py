@@ -15,6 +15,7 @@ from storage_engine.metadata import errors as merr
 
 from .http import HTTPError, prefixed
 from .request_context import HandlerBase, Req
+from .until import until_headers, until_of
 
 
 class AccountHandlers(HandlerBase):
@@ -32,20 +33,40 @@ class AccountHandlers(HandlerBase):
             else:
                 await self.meta.accounts.get(acct)  # 404 for an unknown account
                 headers = {}
+            until = until_of(r)
+            if until is not None:
+                at = await self.meta.history.account(acct, until=until)
+                headers = until_headers(
+                    self._account_headers(at.account), "Account", at.usage.object_count, at.usage.bytes_used,
+                    at.last_modified,
+                )
+                headers["X-Account-Container-Count"] = str(at.container_count)
             if m == "HEAD":
                 if not r.owner:
                     raise HTTPError(403, "forbidden")
                 return web.Response(status=204, headers=headers)
             q = parse_listing_query(r.query, accept=r.headers.get("Accept"))
-            items = await self.meta.listing.containers(
-                acct, prefix=q.prefix or None, delimiter=q.delimiter, marker=q.marker,
-                end_marker=q.end_marker, limit=q.limit, as_user=None if r.owner else r.user,
-            )
-            recs = [
-                ContainerRecord(c.name, c.usage.object_count, c.usage.bytes_used, c.mtime)
-                for c in items
-                if not isinstance(c, Subdir)
-            ]
+            if until is not None:
+                # Today's containers created by then (deletions are not recorded), usage of then.
+                past = await self.meta.history.containers(
+                    acct, until=until, prefix=q.prefix or None, delimiter=q.delimiter, marker=q.marker,
+                    end_marker=q.end_marker, limit=q.limit,
+                )
+                recs = [
+                    ContainerRecord(c.container.name, c.usage.object_count, c.usage.bytes_used, c.container.mtime)
+                    for c in past
+                    if not isinstance(c, Subdir)
+                ]
+            else:
+                items = await self.meta.listing.containers(
+                    acct, prefix=q.prefix or None, delimiter=q.delimiter, marker=q.marker,
+                    end_marker=q.end_marker, limit=q.limit, as_user=None if r.owner else r.user,
+                )
+                recs = [
+                    ContainerRecord(c.name, c.usage.object_count, c.usage.bytes_used, c.mtime)
+                    for c in items
+                    if not isinstance(c, Subdir)
+                ]
             body = format_container_listing(recs, q.format, account=acct)
             return self._listing_response(r, body, q.format, headers)
         if m == "POST":

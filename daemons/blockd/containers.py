@@ -14,6 +14,7 @@ from storage_engine.metadata import errors as merr
 from .http import HTTPError, int_header, prefixed
 from .public import public_path
 from .request_context import HandlerBase, Req
+from .until import until_headers, until_of
 
 
 class ContainerHandlers(HandlerBase):
@@ -35,6 +36,14 @@ class ContainerHandlers(HandlerBase):
         for k, v in c.meta.items():
             h["X-Container-Meta-" + k] = v
         return h
+
+    async def _container_headers_at(self, acct: str, cont: str, until: float) -> dict[str, str]:
+        """HEAD headers of the container as it was at ``until`` (usage computed from history)."""
+        at = await self.meta.history.container(acct, cont, until=until)
+        return until_headers(
+            self._container_headers(at.container), "Container", at.usage.object_count, at.usage.bytes_used,
+            at.last_modified,
+        )
 
     def _policy_changes(self, r: Req) -> dict[str, Any]:
         pol = prefixed(r.headers, "x-container-policy-")
@@ -61,17 +70,27 @@ class ContainerHandlers(HandlerBase):
             if not r.owner:
                 await self.meta.containers.get(acct, cont)
                 raise HTTPError(403, "forbidden")
+            until = until_of(r)
+            if until is not None:
+                return web.Response(status=204, headers=await self._container_headers_at(acct, cont, until))
             c = await self.meta.containers.get(acct, cont)
             return web.Response(status=204, headers=self._container_headers(c))
         if m == "GET":
             c = await self.meta.containers.get(acct, cont)
             q = parse_listing_query(r.query, accept=r.headers.get("Accept"))
+            until = until_of(r)
             page: dict[str, Any] = dict(
                 prefix=q.prefix or None, delimiter=q.delimiter, marker=q.marker, end_marker=q.end_marker,
                 limit=q.limit, shared="shared" in r.query and r.owner, public="public" in r.query and r.owner,
             )
             extras: dict[str, ListingExtras] = {}
-            if not r.owner:
+            if until is not None:
+                # The past as the owner saw it; sharing and publication are not kept in history.
+                items = await self.meta.history.objects(
+                    acct, cont, until=until, prefix=q.prefix or None, delimiter=q.delimiter, marker=q.marker,
+                    end_marker=q.end_marker, limit=q.limit,
+                )
+            elif not r.owner:
                 items = await self.meta.listing.objects(acct, cont, as_user=r.user, **page)
             elif q.format == "plain":
                 items = await self.meta.listing.objects(acct, cont, **page)
@@ -97,6 +116,8 @@ class ContainerHandlers(HandlerBase):
                     )
             body = format_object_listing(recs, q.format, container=cont)
             headers = self._container_headers(c) if r.owner else {}
+            if until is not None:
+                headers = await self._container_headers_at(acct, cont, until)
             return self._listing_response(r, body, q.format, headers)
         if m == "PUT":
             self.require_owner(r)

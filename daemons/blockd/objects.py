@@ -28,6 +28,7 @@ from storage_engine.objects import MD5_ATTR, stream_source
 
 from .http import HTTPError, body_source, int_header, prefixed
 from .request_context import ATTR_HEADERS, HandlerBase, Req, truthy
+from .until import until_of
 
 
 class ObjectHandlers(HandlerBase):
@@ -102,9 +103,15 @@ class ObjectHandlers(HandlerBase):
                 body = "".join(f"{s} {format_version_timestamp(t)}\n" for s, t in versions).encode()
                 return web.Response(body=body, content_type="text/plain")
             return web.Response(body=json.dumps(doc).encode(), content_type="application/json")
-        v = await self._version(acct, cont, name, None if public else self._serial(r))
+        until = None if public else until_of(r)
+        if until is not None and self._serial(r) is not None:
+            raise HTTPError(400, "give version or until, not both")
+        if until is not None:  # the version current then; sharing is not kept in history
+            v = await self.meta.history.object(acct, cont, name, until=until)
+        else:
+            v = await self._version(acct, cont, name, None if public else self._serial(r))
         headers = self.object_headers(r.api, v)
-        if r.owner:
+        if r.owner and until is None:
             await self._add_owner_headers(r, v, headers)
         etag = self.etag_for(r.api, v) or v.etag
         h = r.headers
