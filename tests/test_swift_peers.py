@@ -149,3 +149,78 @@ def test_rclone_tree(server, tmp_path):  # noqa: F811
     assert "with space/a file.bin" not in rc("lsf", "-R", "tok:rccont")
     rc("purge", "nef:rccont")
     assert "rccont" not in rc("lsd", "tok:")
+
+
+@pytest.mark.peer("swift")
+def test_swift_command_slo(server, tmp_path):  # noqa: F811
+    """`swift upload --use-slo -S`: segments in <container>_segments, one SLO manifest;
+    download checks the bytes; re-upload and delete clean up the old segments."""
+    swift = require_program("swift")["swift"] if _on_path("swift") else _venv_swift()
+    src = tmp_path / "src"
+    write_random(src / "large.bin", 5 * MiB + 12345, seed=5)
+    want = hashlib.md5((src / "large.bin").read_bytes()).hexdigest()
+    env = {**os.environ, "OS_STORAGE_URL": storage_url(server), "OS_AUTH_TOKEN": server.token}
+    env.pop("ST_AUTH", None)
+
+    def sw(*a: str, cwd: Path | None = None) -> str:
+        r = subprocess.run([swift, *a], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, f"swift {' '.join(a)} → {r.returncode}\n{r.stdout}\n{r.stderr}"
+        return r.stdout + r.stderr
+
+    sw("upload", "--use-slo", "-S", str(MiB), "slocont", "large.bin", cwd=src)
+    segments = sw("list", "slocont_segments").split()
+    assert len(segments) == 6 and all(s.startswith("large.bin/slo/") for s in segments), segments
+    stat = sw("stat", "slocont", "large.bin")
+    assert "Content Length: " + str(5 * MiB + 12345) in stat, stat
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    sw("download", "slocont", "large.bin", cwd=dst)
+    assert hashlib.md5((dst / "large.bin").read_bytes()).hexdigest() == want
+    # a new upload with other segments replaces the manifest and deletes the old segments
+    write_random(src / "large.bin", 3 * MiB + 1, seed=6)
+    want = hashlib.md5((src / "large.bin").read_bytes()).hexdigest()
+    sw("upload", "--use-slo", "-S", str(2 * MiB), "slocont", "large.bin", cwd=src)
+    segments = sw("list", "slocont_segments").split()
+    assert len(segments) == 2, segments
+    sw("download", "slocont", "large.bin", "-o", str(dst / "again.bin"))
+    assert hashlib.md5((dst / "again.bin").read_bytes()).hexdigest() == want
+    sw("delete", "slocont", "large.bin")  # ?multipart-manifest=delete: the segments go too
+    assert sw("list", "slocont_segments").split() == []
+    assert sw("list", "slocont").split() == []
+
+
+def test_swiftclient_library_slo(server, tmp_path):  # noqa: F811
+    swiftclient = pytest.importorskip("swiftclient", reason="python-swiftclient not installed (pip install .[test])")
+    import json
+
+    user, key = _swift_key(server)
+    conn = swiftclient.Connection(authurl=f"{server.url}/auth/v1.0", user=user, key=key, auth_version="1", retries=0)
+    conn.put_container("libslo")
+    conn.put_container("libslo_segments")
+    parts = [os.urandom(MiB + 7), os.urandom(MiB), os.urandom(99)]
+    manifest = []
+    for i, p in enumerate(parts):
+        etag = conn.put_object("libslo_segments", f"big/{i:08d}", contents=p)
+        manifest.append({"path": f"/libslo_segments/big/{i:08d}", "etag": etag, "size_bytes": len(p)})
+    got: dict = {}
+    conn.put_object(
+        "libslo", "big", contents=json.dumps(manifest), query_string="multipart-manifest=put", response_dict=got
+    )
+    assert got["status"] == 201
+    slo_etag = hashlib.md5("".join(hashlib.md5(p).hexdigest() for p in parts).encode()).hexdigest()
+    assert got["headers"]["etag"] == f'"{slo_etag}"'
+    headers, body = conn.get_object("libslo", "big")
+    data = b"".join(parts)
+    assert body == data and headers["x-static-large-object"] == "True"
+    assert int(headers["content-length"]) == len(data)
+    headers, body = conn.get_object("libslo", "big", headers={"Range": f"bytes={MiB}-{MiB + 20}"})
+    assert body == data[MiB : MiB + 21]
+    _, stored = conn.get_object("libslo", "big", query_string="multipart-manifest=get")
+    assert [e["name"] for e in json.loads(stored)] == [m["path"] for m in manifest]
+    with pytest.raises(swiftclient.ClientException) as exc:
+        bad = [{**manifest[0], "size_bytes": 1}]
+        conn.put_object("libslo", "bad", contents=json.dumps(bad), query_string="multipart-manifest=put")
+    assert exc.value.http_status == 400
+    conn.delete_object("libslo", "big", query_string="multipart-manifest=delete")
+    assert conn.get_container("libslo_segments")[1] == []
+    assert conn.get_container("libslo")[1] == []

@@ -12,6 +12,7 @@ from storage_engine.metadata import ContainerPolicy, ListingExtras, Subdir
 from storage_engine.metadata import errors as merr
 
 from .http import HTTPError, int_header, prefixed
+from .large_objects import listed_size
 from .public import public_path
 from .request_context import HandlerBase, Req
 from .until import until_headers, until_of
@@ -105,7 +106,7 @@ class ContainerHandlers(HandlerBase):
                     extra = extras.get(it.name)
                     recs.append(
                         ObjectRecord(
-                            name=it.name, size=it.size,
+                            name=it.name, size=listed_size(it),
                             hash=self.etag_for(r.api, it) or it.etag,
                             content_type=it.content_type, last_modified=it.mtime,
                             x_object_hash=it.etag, uuid=it.uuid, version=it.serial, version_timestamp=it.mtime,

@@ -27,6 +27,7 @@ from storage_engine.metadata.records import ObjectVersion
 from storage_engine.objects import MD5_ATTR, stream_source
 
 from .http import HTTPError, body_source, int_header, prefixed
+from .large_objects import is_static_large_object
 from .request_context import ATTR_HEADERS, HandlerBase, Req, truthy
 from .until import until_of
 
@@ -37,10 +38,14 @@ class ObjectHandlers(HandlerBase):
         if m in ("GET", "HEAD"):
             return await self.object_get(r)
         if m == "PUT":
+            if r.query.get("multipart-manifest") == "put":
+                return await self.slo_put(r)
             return await self.object_put(r)
         if m == "POST":
             return await self.object_post(r)
         if m == "DELETE":
+            if r.query.get("multipart-manifest") == "delete":
+                return await self.slo_delete(r)
             acct, cont, name = r.account or "", r.container or "", r.obj or ""
             await self.require_write(r, acct, cont, name)
             await self.store.delete(acct, cont, name, modified_by=r.user or acct)
@@ -113,7 +118,10 @@ class ObjectHandlers(HandlerBase):
         headers = self.object_headers(r.api, v)
         if r.owner and until is None:
             await self._add_owner_headers(r, v, headers)
-        etag = self.etag_for(r.api, v) or v.etag
+        slo = await self.slo_view(r, v)
+        if slo is not None:
+            headers.update(slo.headers)
+        etag = slo.etag if slo is not None else self.etag_for(r.api, v) or v.etag
         h = r.headers
         decision = evaluate_preconditions(
             r.method, etag=etag, last_modified=v.mtime, if_match=h.get("If-Match"),
@@ -127,10 +135,14 @@ class ObjectHandlers(HandlerBase):
             raise HTTPError(412, decision.reason)
         if "hashmap" in r.query:
             return await self._hashmap_response(r, v)
+        if slo is not None and slo.raw_manifest:
+            return await self.slo_raw_manifest(r, slo, headers)
         manifest = v.attrs.get("manifest")
         segments: list[ObjectVersion] = [v]
         size = v.size
-        if manifest:
+        if slo is not None and slo.size is not None:
+            size = slo.size
+        elif manifest:
             segments = await self._manifest_segments(r, acct, manifest)
             size = sum(s.size for s in segments)
             md5s = hashlib.md5()
@@ -163,13 +175,16 @@ class ObjectHandlers(HandlerBase):
             resp.content_length = mp.content_length
             parts = [(head, s.start, s.end) for head, s in mp.parts()]
             tail = mp.tail
+        if slo is not None and slo.read is not None and parts and r.method == "GET":
+            await self.slo_check_first(slo, parts[0][1], parts[0][2])
         await resp.prepare(r.request)
         if r.method == "HEAD":
             return resp
         for head, start, end in parts:
             if head:
                 await resp.write(head)
-            async for piece in self._read_segments(segments, start, end):
+            pieces = slo.read(start, end) if slo is not None and slo.read else self._read_segments(segments, start, end)
+            async for piece in pieces:
                 await resp.write(piece)
         if tail:
             await resp.write(tail)
@@ -369,6 +384,8 @@ class ObjectHandlers(HandlerBase):
     async def _partial_update(self, r: Req, cur: ObjectVersion) -> ObjectVersion:
         acct, cont, name = r.account or "", r.container or "", r.obj or ""
         h = r.headers
+        if is_static_large_object(cur):
+            raise HTTPError(409, "a static large object cannot be updated in place; PUT a new manifest")
         c = await self.meta.containers.get(acct, cont)
         truncate = int_header(h, "X-Object-Bytes")
         rng = parse_update_content_range(h["Content-Range"]) if h.get("Content-Range") else None

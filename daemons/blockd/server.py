@@ -29,6 +29,7 @@ from .containers import ContainerHandlers
 from .errors import ErrorMiddleware
 from .hashsync import HashSyncHandlers
 from .http import HTTPError
+from .large_objects import LargeObjectHandlers
 from .listings import ListingHandlers
 from .metrics import Metrics
 from .objects import ObjectHandlers
@@ -53,6 +54,7 @@ class Server(
     ContainerHandlers,
     HashSyncHandlers,
     ObjectHandlers,
+    LargeObjectHandlers,
     SharingHandlers,
     PublicHandlers,
 ):

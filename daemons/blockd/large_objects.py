@@ -1,0 +1,351 @@
+"""Swift static large objects (SLO): `PUT ?multipart-manifest=put`, GET/HEAD as the
+concatenation of the segments, `?multipart-manifest=get`, `DELETE ?multipart-manifest=delete`.
+
+An SLO is stored as Swift stores it: the object's bytes are the manifest JSON
+(net.swift_slo.format_manifest, what `?multipart-manifest=get` returns) and its
+attrs carry the total size, the SLO ETag and the nesting depth. No segment data
+is copied; segments stay ordinary objects, checked against the manifest (size
+and ETag) whenever they are read, so a segment replaced or deleted later makes
+the SLO unreadable rather than silently different.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from net.http_conditional import format_http_date
+from net.http_errors import InvalidManifest
+from net.pithos_listing import format_iso8601
+from net.swift_slo import (
+    MAX_MANIFEST_DEPTH,
+    MAX_MANIFEST_SIZE,
+    BulkDeleteResult,
+    ManifestEntry,
+    SegmentRef,
+    format_bulk_delete,
+    format_manifest,
+    format_raw_manifest,
+    normalize_etag,
+    parse_put_manifest,
+    parse_stored_manifest,
+    slo_etag,
+)
+from storage_engine.metadata import errors as merr
+from storage_engine.metadata.records import ObjectVersion
+from storage_engine.objects import MD5_ATTR, stream_source
+
+from .http import HTTPError, prefixed, read_body
+from .request_context import HandlerBase, Req
+
+log = logging.getLogger("nefeli-blockd")
+
+#: attrs of an SLO manifest version: total bytes, SLO ETag (unquoted), manifest levels (1 = plain segments)
+SLO_SIZE_ATTR = "slo-size"
+SLO_ETAG_ATTR = "slo-etag"
+SLO_DEPTH_ATTR = "slo-depth"
+#: segment look-ups of one manifest PUT under way at once
+_LOOKUPS = 32
+#: problems listed in a 400 answer
+_MAX_PROBLEMS = 20
+
+
+def is_static_large_object(v: ObjectVersion) -> bool:
+    return SLO_ETAG_ATTR in v.attrs and SLO_SIZE_ATTR in v.attrs
+
+
+def _depth(v: ObjectVersion) -> int:
+    raw = v.attrs.get(SLO_DEPTH_ATTR, "1")
+    return int(raw) if raw.isdigit() else 1
+
+
+ReadSpan = Callable[[int, int], AsyncIterator[bytes]]
+
+
+@dataclass
+class SloView:
+    """How GET/HEAD serves an SLO version: headers to add, the ETag conditionals compare,
+    and — unless the manifest itself was asked for — the total size and a reader of
+    byte spans (inclusive) of the concatenation."""
+
+    headers: dict[str, str]
+    etag: str
+    size: int | None = None
+    read: ReadSpan | None = None
+    raw_manifest: bool = False
+    entries: list[ManifestEntry] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ResolvedSegment:
+    """A segment found while checking a manifest PUT: its stored entry and manifest depth."""
+
+    entry: ManifestEntry
+    depth: int
+
+
+class LargeObjectHandlers(HandlerBase):
+    # ------------------------------------------------------------------ PUT
+
+    async def slo_put(self, r: Req) -> web.StreamResponse:
+        """PUT ?multipart-manifest=put: check every segment, keep the manifest (not the data)."""
+        acct, cont, name = r.account or "", r.container or "", r.obj or ""
+        await self.require_write(r, acct, cont, name)
+        self._check_sharing_owner(r)  # type: ignore[attr-defined]
+        c = await self.meta.containers.get(acct, cont)
+        cur = await self._current(acct, cont, name)  # type: ignore[attr-defined]
+        pre = self._write_precondition(r, cur)  # type: ignore[attr-defined]
+        body = await read_body(r.request, MAX_MANIFEST_SIZE)
+        refs = parse_put_manifest(body)
+        sem = asyncio.Semaphore(_LOOKUPS)
+
+        async def resolve(i: int, ref: SegmentRef) -> ResolvedSegment | str:
+            async with sem:
+                return await self._resolve_segment(r, acct, ref, last=i == len(refs) - 1)
+
+        found = await asyncio.gather(*(resolve(i, ref) for i, ref in enumerate(refs)))
+        problems = [f"{ref.path}, {f}" for ref, f in zip(refs, found) if isinstance(f, str)]
+        if problems:
+            more = len(problems) - _MAX_PROBLEMS
+            text = "\n".join(["bad SLO manifest; errors:", *problems[:_MAX_PROBLEMS]])
+            raise HTTPError(400, text + (f"\n... and {more} more" if more > 0 else ""))
+        segments = [f for f in found if isinstance(f, ResolvedSegment)]
+        depth = 1 + max(s.depth for s in segments)
+        if depth > MAX_MANIFEST_DEPTH:
+            raise HTTPError(400, f"bad SLO manifest: manifests nested more than {MAX_MANIFEST_DEPTH} levels deep")
+        entries = [s.entry for s in segments]
+        etag = slo_etag(e.hash for e in entries)
+        want = r.headers.get("ETag")
+        if want and normalize_etag(want) != etag:
+            raise HTTPError(422, "the ETag sent does not match the SLO's (MD5 of the segments' ETags)")
+        attrs = {k: v for k, v in self._attrs_from(r).items() if k != "manifest"}  # type: ignore[attr-defined]
+        attrs.update(
+            {SLO_SIZE_ATTR: str(sum(e.bytes for e in entries)), SLO_ETAG_ATTR: etag, SLO_DEPTH_ATTR: str(depth)}
+        )
+        manifest = format_manifest(entries)
+
+        async def once() -> AsyncIterator[bytes]:
+            yield manifest
+
+        result = await self.store.put_stream(
+            acct, c, name, stream_source(once()), length=len(manifest), modified_by=r.user or acct,
+            content_type=self._content_type(r) or "application/octet-stream",  # type: ignore[attr-defined]
+            meta=prefixed(r.headers, "x-object-meta-"), attrs=attrs, precondition=pre,
+        )
+        r.request["bytes_in"] = len(body)
+        await self._apply_sharing_public(r, acct, cont, name)  # type: ignore[attr-defined]
+        v = result.version
+        return web.Response(
+            status=201,
+            headers={
+                "ETag": f'"{etag}"',
+                "X-Object-Version": str(v.serial),
+                "X-Object-Hash": v.etag,
+                "Last-Modified": format_http_date(v.mtime),
+            },
+        )
+
+    async def _resolve_segment(self, r: Req, acct: str, ref: SegmentRef, *, last: bool) -> ResolvedSegment | str:
+        """The stored entry for one segment of a PUT manifest, or why it cannot be one."""
+        try:
+            v = await self.meta.objects.get(acct, ref.container, ref.name)
+        except (merr.ObjectNotFound, merr.ContainerNotFound):
+            return "404 Not Found"
+        if v.map is None:
+            return "404 Not Found"
+        if r.user != acct:
+            try:
+                await self.require_read(r, acct, ref.container, ref.name)
+            except HTTPError:
+                return "403 Forbidden"
+        if v.attrs.get("manifest"):
+            return "a dynamic large object cannot be a segment"
+        if is_static_large_object(v):
+            size, etags, depth = int(v.attrs[SLO_SIZE_ATTR]), {v.attrs[SLO_ETAG_ATTR]}, _depth(v)
+            recorded = v.attrs[SLO_ETAG_ATTR]
+        else:
+            md5 = v.attrs.get(MD5_ATTR)
+            size, etags, depth = v.size, {v.etag, md5} - {None}, 0
+            recorded = md5 or v.etag
+        if ref.size_bytes is not None and ref.size_bytes != size:
+            return f"Size Mismatch (manifest {ref.size_bytes}, segment {size} bytes)"
+        if ref.etag is not None and ref.etag not in etags:
+            return "Etag Mismatch"
+        if size == 0 and not last:
+            return "Too small; each segment but the last must be at least 1 byte"
+        entry = ManifestEntry(
+            ref.container, ref.name, recorded, size, v.content_type, format_iso8601(v.mtime), depth > 0
+        )
+        return ResolvedSegment(entry, depth)
+
+    # ------------------------------------------------------------------ GET/HEAD
+
+    async def slo_view(self, r: Req, v: ObjectVersion) -> SloView | None:
+        """None for anything but an SLO; else how GET/HEAD serves it (the manifest
+        itself with ?multipart-manifest=get, otherwise the concatenation)."""
+        if not is_static_large_object(v):
+            return None
+        headers = {"X-Static-Large-Object": "True"}
+        if r.query.get("multipart-manifest") == "get":
+            headers["Content-Type"] = "application/json; charset=utf-8"
+            raw = (r.query.get("format") or "").lower() == "raw"
+            etag = self.etag_for(r.api, v) or v.etag  # type: ignore[attr-defined]
+            return SloView(headers, etag, raw_manifest=raw, entries=await self._manifest(v) if raw else [])
+        etag = v.attrs[SLO_ETAG_ATTR]
+        headers["ETag"] = f'"{etag}"'
+        entries = await self._manifest(v) if r.method == "GET" else []
+
+        def read(start: int, end: int) -> AsyncIterator[bytes]:
+            return self._slo_read(r, v, entries, start, end)
+
+        return SloView(headers, etag, size=int(v.attrs[SLO_SIZE_ATTR]), read=read, entries=entries)
+
+    async def slo_raw_manifest(self, r: Req, view: SloView, headers: dict[str, str]) -> web.StreamResponse:
+        """?multipart-manifest=get&format=raw: the manifest in the form a PUT takes."""
+        body = format_raw_manifest(view.entries)
+        headers = {k: val for k, val in headers.items() if k.lower() not in ("etag", "content-length")}
+        if r.method == "HEAD":
+            headers["Content-Length"] = str(len(body))
+            return web.Response(status=200, headers=headers)
+        return web.Response(status=200, body=body, headers=headers)
+
+    async def slo_check_first(self, view: SloView, start: int, end: int) -> None:
+        """Find the first segment a span needs before any header is sent, so a broken
+        SLO is a 409 rather than a cut connection (later segments are checked as they come)."""
+        if view.read is None:
+            return
+        pieces = view.read(start, end)
+        try:
+            await pieces.__anext__()
+        except StopAsyncIteration:
+            pass
+        finally:
+            await pieces.aclose()  # type: ignore[attr-defined]
+
+    async def _manifest(self, v: ObjectVersion) -> list[ManifestEntry]:
+        if v.size > MAX_MANIFEST_SIZE:
+            raise HTTPError(409, f"{v.container}/{v.name}: the stored SLO manifest is too large")
+        data = bytearray()
+        async for piece in self.store.read(v):
+            data += piece
+        try:
+            return parse_stored_manifest(bytes(data))
+        except InvalidManifest as exc:
+            raise HTTPError(409, f"{v.container}/{v.name}: unreadable SLO manifest ({exc.reason})") from None
+
+    async def _slo_read(
+        self, r: Req, top: ObjectVersion, entries: list[ManifestEntry], start: int, end: int
+    ) -> AsyncIterator[bytes]:
+        async for seg, lo, hi in self._slo_leaves(r, top, entries, start, end, 1):
+            async for piece in self.store.read(seg, lo, hi):
+                yield piece
+
+    async def _slo_leaves(
+        self, r: Req, top: ObjectVersion, entries: list[ManifestEntry], start: int, end: int, depth: int
+    ) -> AsyncIterator[tuple[ObjectVersion, int, int]]:
+        """(segment, first, last byte in it) for the bytes start..end of these entries,
+        following sub-manifests; segments outside the span are not even looked up."""
+        off = 0
+        for e in entries:
+            lo = off
+            off += e.bytes
+            if e.bytes == 0 or off - 1 < start:
+                continue
+            if lo > end:
+                break
+            seg = await self._slo_segment(r, top, e)
+            first, last = max(start, lo) - lo, min(end, off - 1) - lo
+            if e.sub_slo:
+                if depth >= MAX_MANIFEST_DEPTH:
+                    raise self._broken(top, e, "manifests nested too deep")
+                sub = await self._manifest(seg)
+                async for leaf in self._slo_leaves(r, top, sub, first, last, depth + 1):
+                    yield leaf
+            else:
+                yield seg, first, last
+
+    async def _slo_segment(self, r: Req, top: ObjectVersion, e: ManifestEntry) -> ObjectVersion:
+        """The segment's current version, if it is still what the manifest recorded."""
+        try:
+            v = await self.meta.objects.get(top.account, e.container, e.name)
+        except (merr.ObjectNotFound, merr.ContainerNotFound):
+            raise self._broken(top, e, "not found") from None
+        if v.map is None:
+            raise self._broken(top, e, "not found")
+        if r.user is not None and r.user != top.account:
+            await self.require_read(r, top.account, e.container, e.name)
+        if e.sub_slo:
+            ok = is_static_large_object(v) and (v.attrs[SLO_ETAG_ATTR], int(v.attrs[SLO_SIZE_ATTR])) == (e.hash, e.bytes)
+        else:
+            ok = v.size == e.bytes and e.hash in (v.attrs.get(MD5_ATTR), v.etag)
+        if not ok:
+            raise self._broken(top, e, "changed since the manifest was written")
+        return v
+
+    @staticmethod
+    def _broken(top: ObjectVersion, e: ManifestEntry, why: str) -> HTTPError:
+        log.warning("SLO %s/%s/%s: segment %s %s", top.account, top.container, top.name, e.path, why)
+        return HTTPError(409, f"SLO segment {e.path}: {why}")
+
+    # ------------------------------------------------------------------ DELETE
+
+    async def slo_delete(self, r: Req) -> web.StreamResponse:
+        """DELETE ?multipart-manifest=delete: the segments (sub-manifests' too), then the manifest.
+
+        Answered as Swift's bulk delete: 200 with counts and per-segment errors; a
+        segment the caller may not delete is an error, one already gone is counted."""
+        acct, cont, name = r.account or "", r.container or "", r.obj or ""
+        await self.require_write(r, acct, cont, name)
+        v = await self._version(acct, cont, name, None)  # type: ignore[attr-defined]
+        result = BulkDeleteResult()
+        by = r.user or acct
+        if is_static_large_object(v):
+            await self._delete_segments(r, acct, await self._manifest(v), result, {(cont, name)}, 1)
+        try:
+            await self.store.delete(acct, cont, name, modified_by=by)
+            result.deleted += 1
+        except merr.ObjectNotFound:
+            result.not_found += 1
+        accept = (r.headers.get("Accept") or "").lower()
+        fmt = "json" if "json" in accept or (r.query.get("format") or "").lower() == "json" else "plain"
+        return web.Response(
+            status=200, body=format_bulk_delete(result, fmt),
+            content_type="application/json" if fmt == "json" else "text/plain",
+        )
+
+    async def _delete_segments(
+        self, r: Req, acct: str, entries: list[ManifestEntry], result: BulkDeleteResult,
+        seen: set[tuple[str, str]], depth: int,
+    ) -> None:
+        by = r.user or acct
+        for e in entries:
+            if (e.container, e.name) in seen:
+                continue
+            seen.add((e.container, e.name))
+            try:
+                await self.require_write(r, acct, e.container, e.name)
+                seg = await self.meta.objects.get(acct, e.container, e.name)
+                if seg.map is None:
+                    result.not_found += 1
+                    continue
+                if e.sub_slo and is_static_large_object(seg) and depth < MAX_MANIFEST_DEPTH:
+                    await self._delete_segments(r, acct, await self._manifest(seg), result, seen, depth + 1)
+                await self.store.delete(acct, e.container, e.name, modified_by=by)
+                result.deleted += 1
+            except (merr.ObjectNotFound, merr.ContainerNotFound):
+                result.not_found += 1
+            except HTTPError as exc:
+                result.errors.append((e.path, "403 Forbidden" if exc.status == 403 else f"{exc.status} {exc.reason}"))
+
+
+def listed_size(v: ObjectVersion) -> int:
+    """The bytes a container listing shows: an SLO's total size, as Swift lists it
+    (the container's bytes-used still counts only the manifest, as in Swift)."""
+    if is_static_large_object(v):
+        raw = v.attrs[SLO_SIZE_ATTR]
+        return int(raw) if raw.isdigit() else v.size
+    return v.size

@@ -1,0 +1,225 @@
+"""Swift static large objects over HTTP: manifest PUT and its refusals, GET/HEAD and Range
+across segments, ?multipart-manifest=get and delete, nested manifests (a real server process)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import pytest
+
+from blockd_helpers import Client, Daemon, start_daemon
+
+BS = 4096
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory):
+    d = start_daemon(tmp_path_factory.mktemp("blockd-slo"))
+    c = d.client()
+    assert c.put_container("c", scheme="sha256", block_size=BS).status == 201
+    assert c.put_container("segs", block_size=BS).status == 201
+    yield d
+    d.stop()
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def put_segments(c: Client, prefix: str, parts: list[bytes]) -> list[dict[str, object]]:
+    out = []
+    for i, p in enumerate(parts):
+        name = f"{prefix}/{i:04d}"
+        r = c.put("segs", name, p, api="swift")
+        assert r.status == 201, r
+        out.append({"path": f"/segs/{name}", "etag": md5(p), "size_bytes": len(p)})
+    return out
+
+
+def put_manifest(c: Client, name: str, manifest: object, api: str = "swift", **headers: str):
+    body = manifest if isinstance(manifest, bytes) else json.dumps(manifest).encode()
+    return c.request("PUT", c.p("c", name, api=api, query="multipart-manifest=put"), body, headers)
+
+
+def slo_etag(parts: list[bytes]) -> str:
+    return md5("".join(md5(p) for p in parts).encode())
+
+
+@pytest.mark.parametrize("api", ["swift", "pithos"])
+def test_put_get_head(daemon: Daemon, api: str) -> None:
+    c = daemon.client()
+    parts = [os.urandom(BS * 2 + 100), os.urandom(3000), b"tail"]
+    manifest = put_segments(c, f"rt-{api}", parts)
+    manifest[1]["etag"] = None  # not checked
+    del manifest[2]["size_bytes"]
+    r = put_manifest(c, f"slo-{api}", manifest, api=api, **{"Content-Type": "text/x-big", "X-Object-Meta-K": "v"})
+    assert r.status == 201, r
+    assert r.h("ETag") == f'"{slo_etag(parts)}"'
+    whole = b"".join(parts)
+    g = c.get("c", f"slo-{api}", api=api)
+    assert g.status == 200 and g.body == whole
+    assert g.h("X-Static-Large-Object") == "True" and g.h("ETag") == f'"{slo_etag(parts)}"'
+    assert g.h("Content-Type") == "text/x-big" and g.h("X-Object-Meta-K") == "v"
+    h = c.request("HEAD", c.p("c", f"slo-{api}", api=api))
+    assert h.status == 200 and h.h("Content-Length") == str(len(whole)) and h.h("X-Static-Large-Object") == "True"
+    listed = c.request("GET", c.p("c", api=api, query=f"format=json&prefix=slo-{api}")).json()
+    assert [(o["name"], o["bytes"]) for o in listed] == [(f"slo-{api}", len(whole))]  # the total, as Swift lists it
+
+
+def test_range_across_segments(daemon: Daemon) -> None:
+    c = daemon.client()
+    parts = [os.urandom(1000), os.urandom(BS + 1), os.urandom(10), os.urandom(2000)]
+    assert put_manifest(c, "ranged", put_segments(c, "ranged", parts)).status == 201
+    whole = b"".join(parts)
+    for a, b in [(0, 0), (990, 1010), (999, 1000), (1000, 1000 + BS + 5), (len(whole) - 1, len(whole) - 1), (5, len(whole) - 3)]:
+        g = c.get("c", "ranged", api="swift", Range=f"bytes={a}-{b}")
+        assert g.status == 206 and g.body == whole[a : b + 1], (a, b)
+        assert g.h("Content-Range") == f"bytes {a}-{b}/{len(whole)}"
+    g = c.get("c", "ranged", api="swift", Range="bytes=-15")
+    assert g.body == whole[-15:]
+    g = c.get("c", "ranged", api="swift", Range="bytes=10-20,1500-1600")
+    assert g.status == 206 and g.h("Content-Type").startswith("multipart/byteranges")
+    assert whole[10:21] in g.body and whole[1500:1601] in g.body
+    g = c.get("c", "ranged", api="swift", Range=f"bytes={len(whole)}-")
+    assert g.status == 416 and g.h("Content-Range") == f"bytes */{len(whole)}"
+    etag = slo_etag(parts)
+    assert c.get("c", "ranged", api="swift", **{"If-None-Match": f'"{etag}"'}).status == 304
+    assert c.get("c", "ranged", api="swift", **{"If-Match": "nope"}).status == 412
+
+
+def test_manifest_get(daemon: Daemon) -> None:
+    c = daemon.client()
+    parts = [os.urandom(100), os.urandom(50)]
+    assert put_manifest(c, "mg", put_segments(c, "mg", parts)).status == 201
+    g = c.get("c", "mg", api="swift", query="multipart-manifest=get")
+    assert g.status == 200 and g.h("Content-Type") == "application/json; charset=utf-8"
+    assert g.h("X-Static-Large-Object") == "True" and g.h("ETag").strip('"') == md5(g.body)
+    doc = g.json()
+    assert [d["name"] for d in doc] == ["/segs/mg/0000", "/segs/mg/0001"]
+    assert [d["hash"] for d in doc] == [md5(p) for p in parts] and [d["bytes"] for d in doc] == [100, 50]
+    assert set(doc[0]) == {"name", "hash", "bytes", "content_type", "last_modified"}
+    raw = c.get("c", "mg", api="swift", query="multipart-manifest=get&format=raw").json()
+    assert raw == [{"path": "/segs/mg/0000", "etag": md5(parts[0]), "size_bytes": 100},
+                   {"path": "/segs/mg/0001", "etag": md5(parts[1]), "size_bytes": 50}]
+    # the raw form can be PUT again as it is
+    assert put_manifest(c, "mg-again", raw).status == 201
+    assert c.get("c", "mg-again").body == b"".join(parts)
+
+
+def test_delete(daemon: Daemon) -> None:
+    c = daemon.client()
+    parts = [os.urandom(10), os.urandom(20)]
+    seg = put_segments(c, "del", parts)
+    assert put_manifest(c, "del-plain", seg).status == 201
+    assert c.request("DELETE", c.p("c", "del-plain", api="swift")).status == 204
+    assert c.get("segs", "del/0000").status == 200  # a plain DELETE keeps the segments
+    assert put_manifest(c, "del-all", seg).status == 201
+    r = c.request("DELETE", c.p("c", "del-all", api="swift", query="multipart-manifest=delete"),
+                  headers={"Accept": "application/json"})
+    assert r.status == 200, r
+    assert r.json() == {"Number Deleted": 3, "Number Not Found": 0, "Response Body": "",
+                        "Response Status": "200 OK", "Errors": []}
+    for name in ("del/0000", "del/0001"):
+        assert c.get("segs", name).status == 404
+    assert c.get("c", "del-all").status == 404
+    assert c.request("DELETE", c.p("c", "del-all", api="swift", query="multipart-manifest=delete")).status == 404
+
+
+def test_broken_segments_are_409(daemon: Daemon) -> None:
+    c = daemon.client()
+    parts = [os.urandom(100), os.urandom(100)]
+    assert put_manifest(c, "broken", put_segments(c, "broken", parts)).status == 201
+    c.put("segs", "broken/0000", os.urandom(100))  # replaced: its ETag no longer matches
+    g = c.get("c", "broken")
+    assert g.status == 409 and b"/segs/broken/0000" in g.body
+    assert c.get("c", "broken", Range="bytes=100-199").body == parts[1]  # the untouched part still reads
+    assert c.request("HEAD", c.p("c", "broken")).status == 200  # HEAD does not read segments
+
+
+@pytest.mark.parametrize(
+    ("manifest", "reason"),
+    [
+        (b"{not json", b"valid JSON"),
+        ([], b"at least one segment"),
+        ([{"path": "/segs/nope", "etag": None, "size_bytes": None}], b"404 Not Found"),
+        ([{"path": "/nocont/x"}], b"404 Not Found"),
+        ([{"path": "/segs/err/0000", "etag": "0" * 32}], b"Etag Mismatch"),
+        ([{"path": "/segs/err/0000", "size_bytes": 11}], b"Size Mismatch"),
+        ([{"path": "/segs/err/0000", "range": "0-1"}], b"ranges are not supported"),
+        ([{"data": "aGVsbG8="}], b"inline data"),
+        ([{"path": "/segs/err/0000"}] * 1001, b"too many segments"),
+        ([{"path": "/segs/err/empty"}, {"path": "/segs/err/0000"}], b"Too small"),
+        ([{"path": "noslash"}], b"/container/object"),
+    ],
+)
+def test_bad_manifests_are_400(daemon: Daemon, manifest: object, reason: bytes) -> None:
+    c = daemon.client()
+    put_segments(c, "err", [os.urandom(10)])
+    assert c.put("segs", "err/empty", b"", api="swift").status == 201
+    r = put_manifest(c, "bad", manifest)
+    assert r.status == 400 and reason in r.body, r
+    assert r.h("Content-Type").startswith("text/plain")
+    assert c.get("c", "bad").status == 404  # nothing stored
+
+
+def test_manifest_etag_header(daemon: Daemon) -> None:
+    c = daemon.client()
+    parts = [os.urandom(10)]
+    seg = put_segments(c, "etagged", parts)
+    assert put_manifest(c, "etagged", seg, ETag="0" * 32).status == 422
+    assert put_manifest(c, "etagged", seg, ETag=slo_etag(parts)).status == 201
+
+
+def test_nested(daemon: Daemon) -> None:
+    c = daemon.client()
+    inner_parts = [os.urandom(300), os.urandom(200)]
+    assert put_manifest(c, "inner", put_segments(c, "inner", inner_parts)).status == 201
+    inner_etag = slo_etag(inner_parts)
+    tail = os.urandom(77)
+    seg = put_segments(c, "outer", [tail])
+    outer = [{"path": "/c/inner", "etag": inner_etag, "size_bytes": 500}, *seg]
+    r = put_manifest(c, "outer", outer)
+    assert r.status == 201, r
+    whole = b"".join(inner_parts) + tail
+    assert c.get("c", "outer").body == whole
+    assert c.get("c", "outer", Range="bytes=250-520").body == whole[250:521]
+    doc = c.get("c", "outer", query="multipart-manifest=get").json()
+    assert doc[0]["sub_slo"] is True and doc[0]["bytes"] == 500 and doc[0]["hash"] == inner_etag
+    # nesting is limited: each level wraps the previous one
+    prev, size, etag = "outer", len(whole), md5((inner_etag + md5(tail)).encode())
+    levels = 2
+    while True:
+        name = f"nest-{levels + 1}"
+        r = put_manifest(c, name, [{"path": f"/c/{prev}", "etag": etag, "size_bytes": size}])
+        if r.status != 201:
+            break
+        prev, etag, levels = name, md5(etag.encode()), levels + 1
+    assert levels == 10 and r.status == 400 and b"nested" in r.body, r
+    assert c.get("c", prev).body == whole
+    # deleting the outer manifest with its segments follows the inner manifest too
+    r = c.request("DELETE", c.p("c", "outer", query="multipart-manifest=delete"))
+    assert r.status == 200 and b"Number Deleted: 5\n" in r.body, r
+    assert c.get("c", "inner").status == 404 and c.get("segs", "inner/0000").status == 404
+
+
+def test_partial_update_refused(daemon: Daemon) -> None:
+    c = daemon.client()
+    assert put_manifest(c, "fixed", put_segments(c, "fixed", [os.urandom(10)])).status == 201
+    r = c.request("POST", c.p("c", "fixed"), b"xx", {"Content-Range": "bytes 0-1/*"})
+    assert r.status == 409
+    assert c.request("POST", c.p("c", "fixed", api="swift"), headers={"X-Object-Meta-A": "b"}).status == 202
+    assert c.request("HEAD", c.p("c", "fixed", api="swift")).h("X-Static-Large-Object") == "True"
+
+
+def test_shared_user_needs_read_on_segments(daemon: Daemon) -> None:
+    c = daemon.client()
+    other = daemon.client(daemon.new_account("slo-other"))
+    seg = put_segments(c, "priv", [os.urandom(10)])
+    assert c.put("c", "shared/x", b"", **{"X-Object-Sharing": "read=slo-other;write=slo-other"}).status == 201
+    assert c.request("PUT", c.p("c", "shared/", api="pithos"), b"",
+                     {"Content-Type": "application/directory", "X-Object-Sharing": "write=slo-other"}).status == 201
+    r = other.request("PUT", other.p("c", "shared/slo", account="demo", api="swift", query="multipart-manifest=put"),
+                      json.dumps(seg).encode())
+    assert r.status == 400 and b"403 Forbidden" in r.body, r
