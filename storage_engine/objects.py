@@ -728,6 +728,23 @@ class ObjectStore:
             return bytes(length)
         return await self.blocks.get(hmap.scheme, hmap.hashes[i], length)
 
+    async def _map_and_block_at(self, version: ObjectVersion, offset: int) -> tuple[HashMap, memoryview | bytes | None]:
+        """A version's map and the block holding `offset`, in one trip to the store's
+        threads (a small object's whole read); the block is None when it is a zero block."""
+        if version.map is None:
+            raise merr.ObjectNotFound("no data in a deleted version")
+        key = MapKey(*version.map)
+        store = self.blocks.store
+
+        def lookup() -> tuple[HashMap, memoryview | bytes | None]:
+            hmap = store.maps.get(key)
+            i = offset // hmap.block_size
+            if i >= len(hmap.hashes) or hmap.zero[i]:
+                return hmap, None
+            return hmap, store.get_buffer(hmap.scheme, hmap.hashes[i], hmap.block_length(i))
+
+        return await self.blocks.call(lookup)
+
     async def _block_view(self, hmap: HashMap, i: int) -> memoryview | bytes:
         """Like _block, but zero-copy when it can be: a read-only view of the
         segment mapping (checked against its record checksum), kept mapped
@@ -748,15 +765,19 @@ class ObjectStore:
             end = size - 1
         if size == 0 or start > end:
             return
+        ready: memoryview | bytes | None = None
         if hmap is None:
-            hmap = await self.hashmap(version)
+            hmap, ready = await self._map_and_block_at(version, start)
         bs = hmap.block_size
         first, last = start // bs, end // bs
-        nxt: asyncio.Future[Any] | None = asyncio.ensure_future(self._block_view(hmap, first))
+        nxt: asyncio.Future[Any] | None = None if ready is not None else asyncio.ensure_future(self._block_view(hmap, first))
         try:
             for i in range(first, last + 1):
-                assert nxt is not None
-                data = await nxt
+                if ready is not None:
+                    data, ready = ready, None
+                else:
+                    assert nxt is not None
+                    data = await nxt
                 nxt = asyncio.ensure_future(self._block_view(hmap, i + 1)) if i < last else None
                 lo = start - i * bs if i == first else 0
                 hi = end - i * bs + 1 if i == last else len(data)

@@ -197,3 +197,23 @@ def test_shared_listing_equals_filtered_listing(
             break
         marker = entries[-1].name
     assert got == reference_listing(readable, delimiter=delimiter, limit=10**9)
+
+
+async def test_owner_view_reads_version_sharing_and_public_token_together(md: MetadataStore) -> None:
+    await _setup(md)
+    await _obj(md, "docs", directory=True)
+    await _obj(md, "docs/a.txt")
+    first = (await md.objects.get(O, C, "docs/a.txt")).serial
+    await md.objects.put(O, C, "docs/a.txt", map=mapref("v2"), modified_by=O)
+    view = await md.objects.get_for_owner(O, C, "docs/a.txt")
+    assert view.version == await md.objects.get(O, C, "docs/a.txt")
+    assert view.sharing is None and view.public_token is None
+    await md.sharing.set(O, C, "docs", "read=bob")
+    token = await md.public.publish(O, C, "docs/a.txt")
+    view = await md.objects.get_for_owner(O, C, "docs/a.txt", serial=first)
+    assert view.version.serial == first  # an older version, with today's sharing and token
+    assert view.sharing == await md.sharing.effective(O, C, "docs/a.txt")
+    assert view.sharing is not None and view.sharing.path == "docs"
+    assert view.public_token == token
+    with pytest.raises(errors.ObjectNotFound):
+        await md.objects.get_for_owner(O, C, "missing")

@@ -111,13 +111,19 @@ class ObjectHandlers(HandlerBase):
         until = None if public else until_of(r)
         if until is not None and self._serial(r) is not None:
             raise HTTPError(400, "give version or until, not both")
+        owner_view = None
         if until is not None:  # the version current then; sharing is not kept in history
             v = await self.meta.history.object(acct, cont, name, until=until)
+        elif r.owner and not public:  # the version and what only the owner sees, in one read
+            owner_view = await self.meta.objects.get_for_owner(acct, cont, name, serial=self._serial(r))
+            v = owner_view.version
+            if v.map is None:
+                raise HTTPError(404, "object not found")
         else:
             v = await self._version(acct, cont, name, None if public else self._serial(r))
         headers = self.object_headers(r.api, v)
-        if r.owner and until is None:
-            await self._add_owner_headers(r, v, headers)
+        if owner_view is not None:
+            self._owner_headers(r, v, owner_view.sharing, owner_view.public_token, headers)
         slo = await self.slo_view(r, v)
         if slo is not None:
             headers.update(slo.headers)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from storage_engine.metadata.records import ObjectVersion
+from storage_engine.metadata.records import EffectiveSharing, ObjectVersion
 
 from .http import HTTPError
 from .public import public_path
@@ -12,12 +10,11 @@ from .request_context import HandlerBase, Req, truthy
 
 
 class SharingHandlers(HandlerBase):
-    async def _add_owner_headers(self, r: Req, v: ObjectVersion, headers: dict[str, str]) -> None:
-        # two independent reads: on two reader connections at once
-        eff, tok = await asyncio.gather(
-            self.meta.sharing.effective(v.account, v.container, v.name),
-            self.meta.public.token(v.account, v.container, v.name),
-        )
+    @staticmethod
+    def _owner_headers(
+        r: Req, v: ObjectVersion, eff: EffectiveSharing | None, tok: str | None, headers: dict[str, str]
+    ) -> None:
+        """X-Object-Sharing, -Shared-By and -Public, which only the owner is shown."""
         if eff is not None and eff.sharing:
             headers["X-Object-Sharing"] = eff.sharing.format()
             if eff.path != v.name:

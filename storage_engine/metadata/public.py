@@ -44,7 +44,7 @@ def _unpublish(conn: sqlite3.Connection, account: str, container: str, name: str
     return conn.execute("DELETE FROM public_urls WHERE container_id = ? AND name = ?", (ref.id, name)).rowcount > 0
 
 
-def _token(conn: sqlite3.Connection, account: str, container: str, name: str) -> str | None:
+def public_token(conn: sqlite3.Connection, account: str, container: str, name: str) -> str | None:
     ref = container_ref(conn, account, container)
     row = conn.execute("SELECT token FROM public_urls WHERE container_id = ? AND name = ?", (ref.id, name)).fetchone()
     return str(row[0]) if row else None
@@ -85,7 +85,7 @@ class Public:
         v.account_name(account)
         v.container_name(container)
         v.object_name(name)
-        return await self._db.read(_token, account, container, name)
+        return await self._db.read(public_token, account, container, name)
 
     async def resolve(self, token: str) -> PublicTarget | None:
         """``/public/<token>`` → (account, container, name), or None."""

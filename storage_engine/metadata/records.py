@@ -229,6 +229,16 @@ class EffectiveSharing:
 
 
 @dataclass(frozen=True, slots=True)
+class OwnerView:
+    """What a GET or HEAD by the owner shows of an object: the version, the sharing
+    governing it and its public token, read together in one snapshot."""
+
+    version: ObjectVersion
+    sharing: EffectiveSharing | None
+    public_token: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class PublicTarget:
     account: str
     container: str

@@ -161,7 +161,7 @@ def _permission(conn: sqlite3.Connection, account: str, container: str, name: st
     return index.permission(name, user, user_groups(conn, user))
 
 
-def _effective(conn: sqlite3.Connection, account: str, container: str, name: str) -> EffectiveSharing | None:
+def effective_sharing(conn: sqlite3.Connection, account: str, container: str, name: str) -> EffectiveSharing | None:
     ref = container_ref(conn, account, container)
     index = load_share_index(conn, ref.id, share_candidates(name))
     path = index.governing(name)
@@ -229,7 +229,7 @@ class SharingAPI:
         v.account_name(account)
         v.container_name(container)
         v.object_name(name)
-        return await self._db.read(_effective, account, container, name)
+        return await self._db.read(effective_sharing, account, container, name)
 
     async def permission(self, account: str, container: str, name: str, user: str) -> Permission:
         """What ``user`` may do to ``account/container/name`` (existing or not yet)."""
