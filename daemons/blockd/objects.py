@@ -264,7 +264,10 @@ class ObjectHandlers(HandlerBase):
         await self.require_write(r, acct, cont, name)
         self._check_sharing_owner(r)
         c = await self.meta.containers.get(acct, cont)
-        cur = await self._current(acct, cont, name)
+        # The current version matters only to conditional headers and the quota check:
+        # skip that read otherwise (most PUTs).
+        conditional = r.headers.get("If-Match") is not None or r.headers.get("If-None-Match") is not None
+        cur = await self._current(acct, cont, name) if conditional or c.policy.quota is not None else None
         pre = self._write_precondition(r, cur)
         meta = prefixed(r.headers, "x-object-meta-")
         by = r.user or acct
