@@ -7,6 +7,9 @@ Same file, same disk, loopback.  Run:  .venv/bin/python benchmarks/blockd_compar
   3. download: `nefeli download` vs `curl` GET from nginx                    goal ≥ 0.7× nginx
   4. 4 KiB PUT+GET requests/s with 32 concurrent aiohttp clients (nginx for reference)
 
+Test 2 also re-syncs scattered 64 KiB changes into a container of 256 KiB
+blocks, to show what the block size (a container policy) costs there.
+
 Tests 1-3 run --rounds times, each round on a new random file; medians are
 reported.  nefeli answers an upload only once the data is on disk, while nginx
 answers from the page cache; the "+ fsync" lines add the time nginx's file then
@@ -170,6 +173,14 @@ def run(args: argparse.Namespace, work: Path) -> int:
     rsyncd, rport = start_rsyncd(work)
     env = {**os.environ, **srv.env(), "XDG_CONFIG_HOME": str(work / "noconf")}
     nginx_file = work / "nginx-root" / "file.bin"
+    import urllib.request
+
+    urllib.request.urlopen(  # a container whose block size suits scattered small changes
+        urllib.request.Request(
+            f"{srv.url}/object-store/v1/{srv.account}/bench256", method="PUT",
+            headers={"X-Auth-Token": srv.token, "X-Container-Policy-Block-Size": str(256 * 1024)},
+        )
+    ).read()
     t: dict[str, list[float]] = {}
 
     def add(name: str, value: float) -> None:
@@ -184,6 +195,9 @@ def run(args: argparse.Namespace, work: Path) -> int:
             add("nginx put", timed(["curl", "-sS", "-f", "-T", str(src), f"http://127.0.0.1:{nport}/file.bin"]))
             add("nginx put fsync", fsync_path(nginx_file))
             add("nefeli up", timed([PY, "-m", "cli.main", "upload", "-q", str(src), obj], env, REPO))
+            # the same file in a container of 256 KiB blocks (not timed: for the scattered re-sync)
+            small_obj = f"bench256/file-{rnd}.bin"
+            timed([PY, "-m", "cli.main", "upload", "-q", str(src), small_obj], env, REPO)
             add("rsync first", timed(["rsync", "-a", str(src), f"rsync://127.0.0.1:{rport}/bench/file.bin"]))
 
             # 2. change 1 % (scattered 64 KiB patches) and re-sync
@@ -197,6 +211,7 @@ def run(args: argparse.Namespace, work: Path) -> int:
             os.close(fd)
             add("rsync scattered", timed(["rsync", "-a", "--inplace", str(src), f"rsync://127.0.0.1:{rport}/bench/file.bin"]))
             add("nefeli scattered", timed([PY, "-m", "cli.main", "upload", "-q", str(src), obj], env, REPO))
+            add("nefeli scattered 256k", timed([PY, "-m", "cli.main", "upload", "-q", str(src), small_obj], env, REPO))
             # contiguous 1 % change
             fd = os.open(src, os.O_RDWR)
             os.pwrite(fd, os.urandom(size // 100), size // 3)
@@ -217,8 +232,6 @@ def run(args: argparse.Namespace, work: Path) -> int:
 
         # 4. 4 KiB PUT+GET with 32 clients
         base = f"{srv.url}/object-store/v1/{srv.account}/small"
-        import urllib.request
-
         req = urllib.request.Request(base, method="PUT", headers={"X-Auth-Token": srv.token})
         urllib.request.urlopen(req).read()
         rps_nef = asyncio.run(small_requests(base, {"X-Auth-Token": srv.token}, 32, args.seconds))
@@ -250,6 +263,7 @@ def run(args: argparse.Namespace, work: Path) -> int:
     for name, mine_k, base_k in (
         ("2 re-sync 1 % contiguous", "nefeli contiguous", "rsync contiguous"),
         ("2b re-sync 1 % scattered", "nefeli scattered", "rsync scattered"),
+        ("2c same, 256 KiB-block container", "nefeli scattered 256k", "rsync scattered"),
     ):
         mine, base_v = m[mine_k], m[base_k]
         print(f"{name:<34}{mine:>10.2f} s{base_v:>10.2f} s  {base_v / mine:>5.2f}×  faster than rsync daemon: "
