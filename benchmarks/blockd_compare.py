@@ -188,8 +188,11 @@ def run(args: argparse.Namespace, work: Path) -> int:
 
     try:
         for rnd in range(args.rounds):
-            # A new file each round, so every nefeli upload is a first upload (no block known).
+            # A new file each round, so every nefeli upload is a first upload (no block known);
+            # the peers' copies of the last round go too, so theirs are first copies as well.
             write_random_file(src, size, seed=1000 + rnd)
+            for old in (nginx_file, work / "rsync-root" / "file.bin"):
+                old.unlink(missing_ok=True)
             obj = f"bench/file-{rnd}.bin"
             # 1. first upload
             add("nginx put", timed(["curl", "-sS", "-f", "-T", str(src), f"http://127.0.0.1:{nport}/file.bin"]))
