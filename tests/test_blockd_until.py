@@ -112,6 +112,16 @@ def test_an_object_through_two_versions_and_a_delete(daemon: Daemon) -> None:
     assert plain.status == 200 and plain.body.decode().split() == ["dir/a", "doc"]
     assert plain.h("X-Container-Object-Count") == "2"
 
+    # the version list as it was: versions written by then
+    def version_list(query: str) -> list[int]:
+        r = c.get("h", "doc", query="version=list&format=json&" + query)
+        assert r.status == 200, r
+        return [serial for serial, _ts in r.json()["versions"]]
+
+    assert version_list(_q(str(between))) == [v1]
+    assert version_list(_q(ts[v2])) == [v1, v2]
+    assert version_list(_q(before)) == []
+
 
 def test_hashmap_of_a_past_version(daemon: Daemon) -> None:
     c = daemon.client()

@@ -101,7 +101,11 @@ class ObjectHandlers(HandlerBase):
         if not public:
             await self.require_read(r, acct, cont, name)
         if r.query.get("version") == "list" and not public:
-            versions = await self.meta.objects.versions(acct, cont, name)
+            until = until_of(r)
+            if until is not None:
+                versions = await self.meta.history.versions(acct, cont, name, until=until)
+            else:
+                versions = await self.meta.objects.versions(acct, cont, name)
             doc = {"versions": [[s, format_version_timestamp(t)] for s, t in versions]}
             fmt = r.query.get("format", "json").lower()
             if fmt in ("", "text", "plain"):

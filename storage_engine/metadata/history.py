@@ -30,6 +30,7 @@ from . import errors
 from . import validation as v
 from .db import Backend
 from .listing import CONTAINER_QUERIES, DEFAULT_LIMIT, _fetcher, _listing_args, collapse
+from .objects import versions_of
 from .records import AccountAt, Container, ContainerAt, ObjectVersion, Subdir, Usage
 from .rows import VERSION_COLUMNS, account_id, account_record, account_row, container_record, container_ref, version_record
 
@@ -200,6 +201,15 @@ class History:
         v.container_name(container)
         v.object_name(name)
         return await self._db.read(_object, account, container, name, _until(until))
+
+    async def versions(self, account: str, container: str, name: str, *, until: float) -> list[tuple[int, float]]:
+        """``[serial, mtime]`` of the kept versions written by ``until``, oldest first
+        (``?version=list&until=``); ObjectNotFound if the name never had a version here."""
+        v.account_name(account)
+        v.container_name(container)
+        v.object_name(name)
+        bound = _bound(_until(until))
+        return [(s, t) for s, t in await self._db.read(versions_of, account, container, name) if t < bound]
 
     async def objects(
         self,

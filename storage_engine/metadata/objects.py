@@ -327,7 +327,7 @@ def _get_for_owner(conn: sqlite3.Connection, account: str, container: str, name:
     )
 
 
-def _versions(conn: sqlite3.Connection, account: str, container: str, name: str) -> list[tuple[int, float]]:
+def versions_of(conn: sqlite3.Connection, account: str, container: str, name: str) -> list[tuple[int, float]]:
     ref = container_ref(conn, account, container)
     rows = conn.execute(
         "SELECT serial, mtime, state FROM versions INDEXED BY versions_by_name "
@@ -502,7 +502,7 @@ class Objects:
         v.account_name(account)
         v.container_name(container)
         v.object_name(name)
-        return await self._db.read(_versions, account, container, name)
+        return await self._db.read(versions_of, account, container, name)
 
     async def delete(self, account: str, container: str, name: str, *, modified_by: str) -> DeleteResult:
         """Delete the current version: a 'deleted' marker under 'auto', removal under 'none'.
