@@ -29,7 +29,7 @@ from typing import Any
 from . import errors
 from . import validation as v
 from .db import Backend
-from .listing import CONTAINER_QUERIES, DEFAULT_LIMIT, _fetcher, _listing_args, collapse
+from .listing import CONTAINER_QUERIES, DEFAULT_LIMIT, fetcher, listing_args, collapse
 from .objects import versions_of
 from .records import AccountAt, Container, ContainerAt, ObjectVersion, Subdir, Usage
 from .rows import VERSION_COLUMNS, account_id, account_record, account_row, container_record, container_ref, version_record
@@ -164,7 +164,7 @@ def _containers(
 ) -> list[ContainerAt | Subdir]:
     aid = account_id(conn, account)
     rows = collapse(
-        _fetcher(conn, CONTAINER_QUERIES, aid),
+        fetcher(conn, CONTAINER_QUERIES, aid),
         prefix=prefix, delimiter=delimiter, marker=marker, end_marker=end_marker, limit=limit,
         keep=lambda row: row[_CREATED] < _bound(until),
     )
@@ -227,7 +227,7 @@ class History:
         """One page of the container listing as it was at ``until``: the versions then
         current, deleted ones left out, with listing.objects' parameters and semantics.
         ContainerNotFound if the container was created after ``until``."""
-        prefix, delimiter = _listing_args(prefix, delimiter, marker, end_marker, limit, path)
+        prefix, delimiter = listing_args(prefix, delimiter, marker, end_marker, limit, path)
         v.account_name(account)
         v.container_name(container)
         return await self._db.read(
@@ -253,7 +253,7 @@ class History:
     ) -> list[ContainerAt | Subdir]:
         """One page of the account listing at ``until``: today's containers created by
         then, each with its usage at ``until``."""
-        prefix, delimiter = _listing_args(prefix, delimiter, marker, end_marker, limit, None)
+        prefix, delimiter = listing_args(prefix, delimiter, marker, end_marker, limit, None)
         v.account_name(account)
         return await self._db.read(
             _containers, account, _until(until), prefix, delimiter, marker, end_marker, limit

@@ -71,7 +71,9 @@ CONTAINER_QUERIES = _range_sql(
 )
 
 
-def _fetcher(conn: sqlite3.Connection, queries: dict[tuple[bool, bool], str], owner_id: int) -> Fetch:
+def fetcher(conn: sqlite3.Connection, queries: dict[tuple[bool, bool], str], owner_id: int) -> Fetch:
+    """A Fetch over one of the keyed listing queries (also used by history's listings of the past)."""
+
     def fetch(lo: str, incl: bool, hi: str | None, n: int) -> Iterator[Row]:
         params: list[Any] = [owner_id, lo]
         if hi is not None:
@@ -198,7 +200,7 @@ def _list_objects(
     public: bool,
 ) -> list[ObjectVersion | Subdir]:
     ref = container_ref(conn, account, container)
-    fetch = _fetcher(conn, OBJECT_QUERIES, ref.id)
+    fetch = fetcher(conn, OBJECT_QUERIES, ref.id)
     keep: Callable[[Row], bool] | None = None
     if as_user is not None and as_user != account:
         # Another user sees what is shared with them, directly, by group or with '*'.
@@ -272,7 +274,7 @@ def _list_containers(
     as_user: str | None,
 ) -> list[Container | Subdir]:
     aid = account_id(conn, account)
-    fetch = _fetcher(conn, CONTAINER_QUERIES, aid)
+    fetch = fetcher(conn, CONTAINER_QUERIES, aid)
     if as_user is not None and as_user != account:
         names = shared_container_names(conn, aid, as_user, user_groups(conn, as_user))
         fetch = restricted(fetch, merge_ranges(KeyRange(n, exact_upper(n)) for n in names))
@@ -306,7 +308,7 @@ class Listing:
         ``path`` (Pithos) overrides prefix/delimiter with ``path/`` and ``/``.
         ``as_user`` other than the owner restricts the listing to what that user may
         read; ``shared``/``public`` (owner) to objects shared / published."""
-        prefix, delimiter = _listing_args(prefix, delimiter, marker, end_marker, limit, path)
+        prefix, delimiter = listing_args(prefix, delimiter, marker, end_marker, limit, path)
         v.account_name(account)
         v.container_name(container)
         if as_user is not None:
@@ -331,7 +333,7 @@ class Listing:
     ) -> tuple[list[ObjectVersion | Subdir], dict[str, ListingExtras]]:
         """The owner's page of ``objects`` and, in the same snapshot, the own sharing
         and public token of the objects on it that have any (Pithos lists them)."""
-        prefix, delimiter = _listing_args(prefix, delimiter, marker, end_marker, limit, path)
+        prefix, delimiter = listing_args(prefix, delimiter, marker, end_marker, limit, path)
         v.account_name(account)
         v.container_name(container)
         return await self._db.read(
@@ -352,7 +354,7 @@ class Listing:
     ) -> list[Container | Subdir]:
         """One page of an account listing (containers with their usage); ``as_user``
         other than the owner sees the containers holding something shared with them."""
-        prefix, delimiter = _listing_args(prefix, delimiter, marker, end_marker, limit, None)
+        prefix, delimiter = listing_args(prefix, delimiter, marker, end_marker, limit, None)
         v.account_name(account)
         if as_user is not None:
             v.user_name(as_user)
@@ -361,7 +363,7 @@ class Listing:
         )
 
 
-def _listing_args(
+def listing_args(
     prefix: str | None,
     delimiter: str | None,
     marker: str | None,
@@ -369,6 +371,7 @@ def _listing_args(
     limit: int,
     path: str | None,
 ) -> tuple[str, str | None]:
+    """Validate listing parameters; (prefix, delimiter) with Pithos's ``path`` applied."""
     for value, what in (
         (prefix, "prefix"),
         (delimiter, "delimiter"),
