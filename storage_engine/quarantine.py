@@ -14,15 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .blockstore import QUARANTINE_DIR
 from .index import IndexWriter, QuarantineReason
 from .mapstore import MapKey, decode_map
 from .records import scheme_name
 
 if TYPE_CHECKING:
     from .blockstore import BlockStore
-
-QUARANTINE_DIR = "quarantine"
-
 
 @dataclass(frozen=True, slots=True)
 class QuarantinedBlock:
@@ -55,6 +53,11 @@ def _reason(code: int) -> str:
         return QuarantineReason(code).name.lower().replace("_", " ")
     except ValueError:
         return f"code {code}"
+
+
+def copy_path(store: BlockStore, scheme: str, digest: bytes, segment: int, offset: int) -> Path:
+    """Where scrub keeps the bytes of a record it took out of service."""
+    return store.path / QUARANTINE_DIR / f"{scheme}-{digest.hex()}-{segment}-{offset}.rec"
 
 
 def _copies(store: BlockStore, scheme: str, digest: bytes) -> tuple[Path, ...]:

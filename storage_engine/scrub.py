@@ -23,6 +23,7 @@ from hashmaps import block_digest
 from . import compression
 from .errors import BadRecord
 from .index import BlockEntry, IndexWriter, QuarantineReason
+from .quarantine import copy_path
 from .records import Codec, decode_record, scheme_name
 
 if TYPE_CHECKING:
@@ -161,14 +162,12 @@ def scrub(
 
 def quarantine_blocks(store: BlockStore, victims: list[tuple[bytes, BlockEntry, int]]) -> int:
     """Take blocks out of service (if they are still where they were checked)."""
-    qdir = store.path / "quarantine"
     for key, e, _code in victims:  # keep the bad bytes for a post-mortem (best effort)
         seg = store._segment(e.segment)
         if seg is None:
             continue
         try:
-            name = f"{scheme_name(key[0])}-{key[1:].hex()}-{e.segment}-{e.offset}.rec"
-            with open(qdir / name, "wb") as f:
+            with open(copy_path(store, scheme_name(key[0]), key[1:], e.segment, e.offset), "wb") as f:
                 f.write(seg.read(e.offset, e.record_len))
                 os.fsync(f.fileno())
         except OSError:
