@@ -510,13 +510,18 @@ class Index:
     def run_write(self, fn: Callable[[IndexWriter], T], on_full: Callable[[], bool] | None = None) -> T:
         """fn inside a write transaction; if the commit finds the disk full and
         on_full() frees space (the store's reserve file), run it once more."""
+        with self._write_lock:
+            return self._run_retrying(fn, on_full)
+
+    def _run_retrying(self, fn: Callable[[IndexWriter], T], on_full: Callable[[], bool] | None) -> T:
+        """run_write's body, for callers that already hold the write lock."""
         try:
-            with self.write() as w:
+            with self._transaction() as w:
                 return fn(w)
         except StoreFull:
             if on_full is None or not on_full():
                 raise
-        with self.write() as w:
+        with self._transaction() as w:
             return fn(w)
 
     def run_write_grouped(
@@ -564,14 +569,7 @@ class Index:
                     it.value, it.error = None, None
         for it in group:  # one at a time: alone, or after the group's transaction failed
             try:
-                try:
-                    with self._transaction() as w:
-                        it.value = it.fn(w)
-                except StoreFull:
-                    if on_full is None or not on_full():
-                        raise
-                    with self._transaction() as w:
-                        it.value = it.fn(w)
+                it.value = self._run_retrying(it.fn, on_full)
             except BaseException as exc:
                 it.error = exc
             it.done = True
