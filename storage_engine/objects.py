@@ -158,6 +158,13 @@ def _hash_and_put(store: Any, scheme: str, blocks: Sequence[Any], md5: Any) -> t
     return digests, dedup
 
 
+def _map_key(version: ObjectVersion) -> MapKey:
+    """The map store key of a version's content; ObjectNotFound for a delete marker."""
+    if version.map is None:
+        raise merr.ObjectNotFound("no data in a deleted version")
+    return MapKey(*version.map)
+
+
 _ZEROS: dict[int, bytes] = {}
 
 
@@ -429,9 +436,7 @@ class ObjectStore:
 
     async def hashmap(self, version: ObjectVersion) -> HashMap:
         """The block list of a version (not a deleted marker)."""
-        if version.map is None:
-            raise merr.ObjectNotFound("no data in a deleted version")
-        return await self.blocks.maps.get(MapKey(*version.map))
+        return await self.blocks.maps.get(_map_key(version))
 
     # ------------------------------------------------------------------ writes
 
@@ -731,9 +736,7 @@ class ObjectStore:
     async def _map_and_block_at(self, version: ObjectVersion, offset: int) -> tuple[HashMap, memoryview | bytes | None]:
         """A version's map and the block holding `offset`, in one trip to the store's
         threads (a small object's whole read); the block is None when it is a zero block."""
-        if version.map is None:
-            raise merr.ObjectNotFound("no data in a deleted version")
-        key = MapKey(*version.map)
+        key = _map_key(version)
         store = self.blocks.store
 
         def lookup() -> tuple[HashMap, memoryview | bytes | None]:

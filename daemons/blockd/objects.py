@@ -91,7 +91,11 @@ class ObjectHandlers(HandlerBase):
         return int(raw)
 
     async def _version(self, acct: str, cont: str, name: str, serial: int | None) -> ObjectVersion:
-        v = await self.meta.objects.get(acct, cont, name, serial=serial)
+        return self._with_data(await self.meta.objects.get(acct, cont, name, serial=serial))
+
+    @staticmethod
+    def _with_data(v: ObjectVersion) -> ObjectVersion:
+        """The version, unless it is a delete marker (404)."""
         if v.map is None:
             raise HTTPError(404, "object not found")
         return v
@@ -120,9 +124,7 @@ class ObjectHandlers(HandlerBase):
             v = await self.meta.history.object(acct, cont, name, until=until)
         elif r.owner and not public:  # the version and what only the owner sees, in one read
             owner_view = await self.meta.objects.get_for_owner(acct, cont, name, serial=self._serial(r))
-            v = owner_view.version
-            if v.map is None:
-                raise HTTPError(404, "object not found")
+            v = self._with_data(owner_view.version)
         else:
             v = await self._version(acct, cont, name, None if public else self._serial(r))
         headers = self.object_headers(r.api, v)
