@@ -99,14 +99,28 @@ def _busy(exc: sqlite3.Error) -> bool:
     return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
-def run_write(conn: sqlite3.Connection, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
-    """Run ``fn`` as one write transaction; roll back on any exception."""
+def _begin_immediate(conn: sqlite3.Connection) -> None:
+    """Take the write lock; Busy when another process holds it past busy_timeout."""
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
         if _busy(exc):
             raise errors.Busy("the metadata database is locked by another writer") from exc
         raise
+
+
+def _as_busy(exc: BaseException) -> BaseException:
+    """SQLite's busy/locked errors inside a transaction as Busy; anything else as it is."""
+    if isinstance(exc, sqlite3.OperationalError) and _busy(exc):
+        err = errors.Busy("the metadata database is busy")
+        err.__cause__ = exc
+        return err
+    return exc
+
+
+def run_write(conn: sqlite3.Connection, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+    """Run ``fn`` as one write transaction; roll back on any exception."""
+    _begin_immediate(conn)
     try:
         result = fn(conn, *args, **kwargs)
         conn.execute("COMMIT")
@@ -114,9 +128,10 @@ def run_write(conn: sqlite3.Connection, fn: Callable[..., T], args: tuple[Any, .
     except BaseException as exc:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
-        if isinstance(exc, sqlite3.OperationalError) and _busy(exc):
-            raise errors.Busy("the metadata database is busy") from exc
-        raise
+        err = _as_busy(exc)
+        if err is exc:
+            raise
+        raise err from exc
 
 
 @dataclass(slots=True)
@@ -138,13 +153,9 @@ def run_write_group(
     operation that had succeeded gets that error, since none of it was kept.
     """
     try:
-        conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        err: BaseException = exc
-        if _busy(exc):
-            err = errors.Busy("the metadata database is locked by another writer")
-            err.__cause__ = exc
-        return [Outcome(error=err) for _ in ops]
+        _begin_immediate(conn)
+    except (errors.Busy, sqlite3.OperationalError) as exc:
+        return [Outcome(error=exc) for _ in ops]
     try:
         return _run_ops_and_commit(conn, ops)
     except BaseException:
@@ -165,11 +176,8 @@ def _run_ops_and_commit(
         conn.execute("SAVEPOINT nefeli_op")
         try:
             value = fn(conn, *args, **kwargs)
-        except Exception as exc:
-            if isinstance(exc, sqlite3.OperationalError) and _busy(exc):
-                wrapped = errors.Busy("the metadata database is busy")
-                wrapped.__cause__ = exc
-                exc = wrapped
+        except Exception as raised:
+            exc = _as_busy(raised)
             if conn.in_transaction:
                 conn.execute("ROLLBACK TO nefeli_op")
                 conn.execute("RELEASE nefeli_op")
