@@ -26,7 +26,8 @@ def _compressor(level: int) -> zstandard.ZstdCompressor:
     return c
 
 
-def _decompressor() -> zstandard.ZstdDecompressor:
+def decompressor() -> zstandard.ZstdDecompressor:
+    """This thread's zstd decompressor (they are not thread-safe; reused per thread)."""
     d = getattr(_local, "decompressor", None)
     if d is None:
         d = _local.decompressor = zstandard.ZstdDecompressor()
@@ -79,7 +80,7 @@ def decompress(stored: Any, raw_len: int) -> bytes:
         declared = zstandard.frame_content_size(stored)
         if declared not in (-1, raw_len):  # -1: size not in the frame
             raise BadRecord(f"zstd frame declares {declared} bytes, expected {raw_len}")
-        out = _decompressor().decompress(stored, max_output_size=raw_len)
+        out = decompressor().decompress(stored, max_output_size=raw_len)
     except zstandard.ZstdError as exc:
         raise BadRecord(f"zstd: {exc}") from None
     if len(out) != raw_len:

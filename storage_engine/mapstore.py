@@ -32,6 +32,7 @@ import zstandard
 
 from hashmaps import SHA256_EMPTY, top_hash
 
+from .compression import decompressor
 from .errors import BadMap, MapNotFound, MissingBlocks, RefcountUnderflow
 from .index import IndexWriter, block_key
 from .records import scheme_code, scheme_name
@@ -52,13 +53,6 @@ def _zc() -> zstandard.ZstdCompressor:
     if c is None:
         c = _local.c = zstandard.ZstdCompressor(level=3, write_checksum=True, write_content_size=True)
     return c
-
-
-def _zd() -> zstandard.ZstdDecompressor:
-    d = getattr(_local, "d", None)
-    if d is None:
-        d = _local.d = zstandard.ZstdDecompressor()
-    return d
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +168,7 @@ def decode_map(key: MapKey, blob: bytes) -> HashMap:
     try:
         # Streaming: memory follows what the frame really holds, never the count the
         # header claims (a corrupt count must give BadMap, not a huge allocation).
-        body = _zd().decompressobj().decompress(blob[_HEAD.size :])
+        body = decompressor().decompressobj().decompress(blob[_HEAD.size :])
     except zstandard.ZstdError as exc:
         raise BadMap(f"map {key}: {exc}") from None
     if len(body) != nbits + 32 * count:
