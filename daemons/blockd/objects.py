@@ -231,9 +231,13 @@ class ObjectHandlers(HandlerBase):
             marker = page[-1].name
         return out
 
+    @staticmethod
+    def _is_conditional(r: Req) -> bool:
+        return r.headers.get("If-Match") is not None or r.headers.get("If-None-Match") is not None
+
     def _write_precondition(self, r: Req, cur: ObjectVersion | None) -> Precondition | None:
         h = r.headers
-        if h.get("If-Match") is None and h.get("If-None-Match") is None:
+        if not self._is_conditional(r):
             return None
         etag = (self.etag_for(r.api, cur) or cur.etag) if cur is not None else None
         d = evaluate_preconditions(
@@ -272,8 +276,8 @@ class ObjectHandlers(HandlerBase):
         c = await self.meta.containers.get(acct, cont)
         # The current version matters only to conditional headers and the quota check:
         # skip that read otherwise (most PUTs).
-        conditional = r.headers.get("If-Match") is not None or r.headers.get("If-None-Match") is not None
-        cur = await self._current(acct, cont, name) if conditional or c.policy.quota is not None else None
+        need_cur = self._is_conditional(r) or c.policy.quota is not None
+        cur = await self._current(acct, cont, name) if need_cur else None
         pre = self._write_precondition(r, cur)
         meta = prefixed(r.headers, "x-object-meta-")
         by = r.user or acct
