@@ -307,7 +307,8 @@ def test_notify_ready_after_listening(tmp_path) -> None:
     """READY=1 goes to $NOTIFY_SOCKET only once the port accepts connections."""
     import subprocess
     import sys
-    from blockd_helpers import REPO, free_port
+    from blockd_helpers import REPO
+    from free_ports import free_port
 
     ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     ns.bind(str(tmp_path / "notify"))
@@ -317,17 +318,20 @@ def test_notify_ready_after_listening(tmp_path) -> None:
         [sys.executable, "-m", "daemons.blockd.main", "--data", str(tmp_path / "d"),
          "--listen", f"127.0.0.1:{port}", "--db-synchronous", "NORMAL"],
         cwd=str(REPO), env=dict(os.environ, PYTHONPATH=str(REPO), NOTIFY_SOCKET=str(tmp_path / "notify")),
-        stderr=subprocess.DEVNULL,
+        stderr=open(tmp_path / "stderr", "wb"),
     )
     try:
         while True:
-            msg = ns.recv(4096).decode()
+            try:
+                msg = ns.recv(4096).decode()
+            except TimeoutError:
+                raise AssertionError(f"no READY=1; the daemon said: {(tmp_path / 'stderr').read_text()}") from None
             if "READY=1" in msg:
                 break
         assert Client(port).request("GET", "/healthz").status == 200
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(20) == 0
+        assert proc.wait(20) == 0, (tmp_path / "stderr").read_text()
         ns.close()
 
 

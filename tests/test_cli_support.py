@@ -7,7 +7,6 @@ import asyncio
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +16,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from free_ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -33,12 +34,6 @@ def blockd_available() -> bool:
 def require_blockd() -> None:
     if not blockd_available():
         pytest.skip("nefeli-blockd not available")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:
