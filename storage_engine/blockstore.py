@@ -636,6 +636,9 @@ class BlockStore:
                     raise
             else:
                 batch.finish()
+                if self.config.drop_cache_after_sync:
+                    for seg in dirty:
+                        seg.drop_cache(ends[seg.id])
 
     def _apply_batch(
         self,

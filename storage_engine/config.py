@@ -40,6 +40,9 @@ class StoreConfig:
     # still be cleaned up.  GC on a full disk can compact a segment whose live
     # bytes fit in it; it is re-created after GC.
     reserve_bytes: int = 64 * MiB
+    # Drop written records from the page cache once they are on disk, so a large
+    # upload does not evict the data readers use.
+    drop_cache_after_sync: bool = True
     lmdb_map_size: int = 1 << 40
 
     def __post_init__(self) -> None:

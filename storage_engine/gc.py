@@ -88,6 +88,8 @@ class _Outputs:
     def sync(self) -> None:
         for seg in self.touched:
             seg.sync()
+            if self.store.config.drop_cache_after_sync:
+                seg.drop_cache(seg.write_end)
         if self.created:
             fsync_dir(self.store.seg_dir)
             self.created = False

@@ -49,6 +49,11 @@ _CRC = struct.Struct("<I")
 assert _SEG_BODY.size + _CRC.size == SEGMENT_HEADER_SIZE
 
 NOSPACE = (errno.ENOSPC, errno.EDQUOT)
+PAGE_SIZE = mmap.PAGESIZE
+# Synced bytes gathered before the page cache is told to drop them (one syscall per this much).
+DROP_CACHE_MIN = 1 << 20
+# Reads from a mapping at least this long first ask the kernel to read the range ahead.
+READAHEAD_MIN = 256 << 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +152,8 @@ class Segment:
         # Offset of the lowest reserved record whose write failed and could not be cut
         # off (others were reserved after it): nothing at or past it may be committed.
         self.bad_from: int | None = None
+        # Below this offset the kernel has been told to forget the cached pages.
+        self._cache_dropped_to = 0
         self._map: memoryview | None = None
         self._map_lock = threading.Lock()
 
@@ -273,6 +280,23 @@ class Segment:
         except OSError as exc:
             raise_io_error(exc, f"fsync of segment {self.id}")
 
+    def drop_cache(self, end: int) -> None:
+        """Let the page cache forget what was written below `end` (already fdatasynced).
+
+        Freshly written blocks are rarely read again soon, and keeping them would evict
+        data that is (the Swift object server drops its writes the same way).  Pages
+        still dirty or mapped are left alone by the kernel, so this never costs data.
+        """
+        start = self._cache_dropped_to
+        if end - start < DROP_CACHE_MIN:
+            return
+        try:
+            os.posix_fadvise(self.fd, start, end - start, os.POSIX_FADV_DONTNEED)
+        except OSError:  # only advice
+            return
+        # the kernel keeps the partly covered last page: start the next range on it
+        self._cache_dropped_to = end - end % PAGE_SIZE
+
     def truncate(self, end: int) -> None:
         """Cut the file at `end` (a torn tail) and make the cut durable."""
         os.ftruncate(self.fd, end)
@@ -305,6 +329,11 @@ class Segment:
         if self.sealed:
             m = self._mapping()
             if offset + length <= len(m):
+                if length >= READAHEAD_MIN:
+                    # one readahead for the whole record instead of a page fault (and a
+                    # small read) per few pages when it is not cached
+                    start = offset - offset % PAGE_SIZE
+                    m.obj.madvise(mmap.MADV_WILLNEED, start, offset + length - start)  # type: ignore[union-attr]
                 return m[offset : offset + length]
         return memoryview(os.pread(self.fd, length, offset))
 

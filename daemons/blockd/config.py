@@ -55,6 +55,11 @@ class BlockdConfig:
         reloadable=False,
     )
     hash_threads: int = setting(0, help="threads hashing uploaded blocks (0: CPUs, at most 8)", min=0, max=256)
+    drop_written_cache: bool = setting(
+        True,
+        help="drop stored blocks from the page cache once they are on disk, so uploads do not evict what readers use",
+        reloadable=False,
+    )
     max_partial_update: int = setting(
         1 << 30, help="largest body of a partial update (POST with Content-Range)", min=1
     )

@@ -19,6 +19,7 @@ from aiohttp import web  # noqa: E402
 from daemons.runtime import App, Context  # noqa: E402
 from daemons.blockd.config import BlockdConfig  # noqa: E402
 from daemons.blockd.server import Server  # noqa: E402
+from storage_engine.config import StoreConfig  # noqa: E402
 from storage_engine.objects import ObjectStore  # noqa: E402
 
 READ_BUFSIZE = 4 << 20
@@ -52,7 +53,10 @@ async def main(ctx: Context[BlockdConfig]) -> int | None:
     cfg = ctx.config
     first = ObjectStore.is_new(cfg.data)
     store = await ObjectStore.open(
-        cfg.data, synchronous=cfg.db_synchronous, hash_threads=cfg.hash_threads or None
+        cfg.data,
+        synchronous=cfg.db_synchronous,
+        hash_threads=cfg.hash_threads or None,
+        store_config=StoreConfig(drop_cache_after_sync=cfg.drop_written_cache),
     )
     runner: web.AppRunner | None = None
     try:
