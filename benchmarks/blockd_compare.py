@@ -14,6 +14,11 @@ Tests 1-3 run --rounds times, each round on a new random file; medians are
 reported.  nefeli answers an upload only once the data is on disk, while nginx
 answers from the page cache; the "+ fsync" lines add the time nginx's file then
 needs to reach the disk, for a like-for-like view.
+
+By default (--cache cold, as root) every timed run starts with the page cache
+dropped, so no side reads what an earlier step left in memory (nginx's GET
+would otherwise serve the file its own PUT just cached, while nefeli-blockd
+drops what it has written once it is on disk).  --cache warm keeps the cache.
 """
 
 from __future__ import annotations
@@ -39,10 +44,23 @@ PY = sys.executable
 MiB = 1 << 20
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> float:
-    # Start every timed run with no dirty pages left by the previous one (nginx and
-    # rsync never fsync: their writeback would otherwise land in the next run's time).
+#: drop the page cache before every timed run (--cache cold); needs root
+DROP_CACHES = False
+
+
+def settle() -> None:
+    """Start a timed run with no dirty pages left by the previous one (nginx and rsync
+    never fsync: their writeback would otherwise land in the next run's time) and,
+    with --cache cold, with nothing cached: whichever side wrote or read a file last
+    would otherwise find it in memory."""
     os.sync()
+    if DROP_CACHES:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3")
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> float:
+    settle()
     t = time.perf_counter()
     r = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
     dt = time.perf_counter() - t
@@ -131,7 +149,15 @@ def main() -> int:
     ap.add_argument("--dir", default=None, help="work directory (default: a temp dir on the same disk as the repo)")
     ap.add_argument("--seconds", type=float, default=10.0, help="duration of the small-request test")
     ap.add_argument("--rounds", type=int, default=3, help="rounds of tests 1-3 (a new file each); medians reported")
+    ap.add_argument(
+        "--cache", choices=("cold", "warm"), default="cold",
+        help="cold: drop the page cache before each timed run (root only); warm: keep what earlier steps left",
+    )
     args = ap.parse_args()
+    global DROP_CACHES
+    DROP_CACHES = args.cache == "cold"
+    if DROP_CACHES and os.geteuid() != 0:
+        raise SystemExit("--cache cold drops the page cache and needs root; run as root or pass --cache warm")
     for prog in ("nginx", "rsync", "curl"):
         if not shutil.which(prog):
             raise SystemExit(f"needs {prog} (scripts/install-test-peers)")
@@ -167,7 +193,8 @@ def median(xs: list[float]) -> float:
 def run(args: argparse.Namespace, work: Path) -> int:
     size = args.size_mib * MiB
     src = work / "file.bin"
-    print(f"work dir {work}; file {args.size_mib} MiB; {args.rounds} round(s), medians reported", flush=True)
+    print(f"work dir {work}; file {args.size_mib} MiB; {args.rounds} round(s), medians reported; "
+          f"{args.cache} page cache before each timed run", flush=True)
     srv = Server(work / "blockd").start()
     nginx, nport = start_nginx(work)
     rsyncd, rport = start_rsyncd(work)
