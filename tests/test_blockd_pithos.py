@@ -5,6 +5,7 @@ X-Object-UUID, sharing and public paths in listings, emptying a container with
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 
 import pytest
@@ -192,6 +193,34 @@ def test_account_quota_through_x_account_policy_quota(daemon: Daemon) -> None:
     assert c.request("POST", c.p(query="update"), headers={"X-Account-Policy-Quota": "0"}).status == 202
     assert c.request("HEAD", c.p()).h("X-Account-Policy-Quota") == "0"
     assert c.put("two", "unlimited", os.urandom(5000)).status == 201
+
+
+def _answer_without_body(port: int, path: str, token: str, length: int) -> bytes:
+    """Send a PUT's headers only, claiming `length` bytes; return what the server answers."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(
+            f"PUT {path} HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {token}\r\nContent-Length: {length}\r\n\r\n".encode()
+        )
+        return s.recv(4096)  # a server waiting for the body would time out here
+
+
+@pytest.mark.parametrize("which", ["account", "container"])
+def test_a_body_over_quota_is_refused_before_it_is_sent(daemon: Daemon, which: str) -> None:
+    """With Content-Length, a PUT that cannot fit gets 413 at once, not after 10 GiB arrived."""
+    name = f"early-{which}"
+    token = daemon.new_account(name)
+    c = daemon.client(token, account=name)
+    if which == "account":
+        assert c.request("POST", c.p(), headers={"X-Account-Policy-Quota": "1000"}).status == 202
+        assert c.put_container("c").status == 201
+    else:
+        assert c.put_container("c", **{"X-Container-Policy-Quota": "1000"}).status == 201
+    assert c.put("c", "fits", os.urandom(600)).status == 201
+    answer = _answer_without_body(daemon.port, c.p("c", "huge"), token, 10 << 30)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert f"{which} {name}".encode() in answer  # says which quota
+    assert c.get("c", "huge").status == 404
+    assert c.put("c", "small", os.urandom(300)).status == 201  # what fits still does
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from net.http_range import (
 )
 from net.object_names import validate_container, validate_object
 from net.pithos_listing import format_version_timestamp
-from storage_engine.metadata import Precondition, Subdir
+from storage_engine.metadata import Precondition, Subdir, check_quota
 from storage_engine.metadata import errors as merr
 from storage_engine.metadata.records import ObjectVersion
 from storage_engine.objects import MD5_ATTR, stream_source
@@ -273,10 +273,12 @@ class ObjectHandlers(HandlerBase):
         acct, cont, name = r.account or "", r.container or "", r.obj or ""
         await self.require_write(r, acct, cont, name)
         self._check_sharing_owner(r)
-        c = await self.meta.containers.get(acct, cont)
+        ref = await self.meta.containers.ref(acct, cont)
+        c = ref.container
+        has_quota = c.policy.quota is not None or ref.account_quota is not None
         # The current version matters only to conditional headers and the quota check:
         # skip that read otherwise (most PUTs).
-        need_cur = self._is_conditional(r) or c.policy.quota is not None
+        need_cur = self._is_conditional(r) or has_quota
         cur = await self._current(acct, cont, name) if need_cur else None
         pre = self._write_precondition(r, cur)
         meta = prefixed(r.headers, "x-object-meta-")
@@ -306,9 +308,11 @@ class ObjectHandlers(HandlerBase):
             chunked = "chunked" in (r.headers.get("Transfer-Encoding") or "").lower()
             if length is None and not chunked:
                 raise HTTPError(411, "Content-Length or chunked transfer encoding required")
-            if length is not None and c.policy.quota is not None:
-                if c.usage.stored_bytes + length > c.policy.quota and (cur is None or length > cur.size):
-                    raise HTTPError(413, "container quota exceeded")
+            if length is not None and has_quota:
+                # refuse a body that cannot fit before receiving it (the commit checks
+                # again, exactly); replacing the current version is counted as freeing it
+                freed = cur.size if cur is not None else 0
+                check_quota(ref, length, freed, freed)
             result = await self.store.put_stream(
                 acct, c, name, body_source(r.request), length=length, modified_by=by,
                 content_type=self._content_type(r) or "application/octet-stream", meta=meta,

@@ -12,6 +12,7 @@ from .errors import MetadataError
 from .listing import DEFAULT_LIMIT
 from .migrations import LATEST as SCHEMA_VERSION
 from .migrations import MIGRATIONS, Migration
+from .objects import check_quota
 from .records import (
     Account,
     AccountAt,
@@ -39,6 +40,7 @@ from .records import (
     Usage,
     WriteResult,
 )
+from .rows import ContainerRef
 from .store import MetadataStore
 from .sync import SyncMetadataStore
 from .validation import MAX_LISTING_LIMIT, parse_sharing
@@ -56,6 +58,7 @@ __all__ = [
     "Container",
     "ContainerAt",
     "ContainerPolicy",
+    "ContainerRef",
     "CounterMismatch",
     "DeleteResult",
     "EffectiveSharing",
@@ -78,6 +81,7 @@ __all__ = [
     "TokenInfo",
     "Usage",
     "WriteResult",
+    "check_quota",
     "errors",
     "parse_sharing",
 ]

@@ -10,7 +10,7 @@ from . import errors
 from . import validation as v
 from .db import Backend
 from .records import Container, ContainerPolicy, MapRef, PurgeResult
-from .rows import account_id, container_ref, dump_json, unreferenced
+from .rows import ContainerRef, account_id, container_ref, dump_json, unreferenced
 
 KEEP: Any = object()
 """Sentinel for ``update``: leave this policy as it is (None means 'unlimited' for quota)."""
@@ -120,6 +120,12 @@ class Containers:
         v.account_name(account)
         v.container_name(name)
         return await self._db.read(_get, account, name)
+
+    async def ref(self, account: str, name: str) -> ContainerRef:
+        """The container together with its account's quota and usage (one read)."""
+        v.account_name(account)
+        v.container_name(name)
+        return await self._db.read(container_ref, account, name)
 
     async def update(
         self,

@@ -71,8 +71,11 @@ def _check_precondition(cur: Row | None, pre: Precondition | None) -> None:
         raise errors.PreconditionFailed(f"the current version is not {pre.serial}")
 
 
-def _check_quota(ref: ContainerRef, delta: int, container_credit: int, account_credit: int) -> None:
-    """Refuse growth beyond a quota; shrinking is always allowed, even when over it."""
+def check_quota(ref: ContainerRef, delta: int, container_credit: int = 0, account_credit: int = 0) -> None:
+    """Refuse growth beyond a quota (QuotaExceeded); shrinking is always allowed, even when over it.
+
+    Also usable before a write, with the ref as read then, to refuse a body that
+    cannot fit before receiving it; the commit checks again."""
     c = ref.container
     grow = delta - container_credit
     if c.policy.quota is not None and grow > 0 and c.usage.stored_bytes + grow > c.policy.quota:
@@ -176,7 +179,7 @@ def _write_version(
     _check_precondition(cur, pre)
     versioning = ref.container.policy.versioning
     released = cur[_SIZE] if cur is not None and versioning == "none" else 0
-    _check_quota(ref, mapref.size - released, container_credit, account_credit)
+    check_quota(ref, mapref.size - released, container_credit, account_credit)
     step = _Step(added=() if map_referenced(conn, mapref) else (mapref,))
     if cur is not None:
         old = version_record(ref.container.account, ref.container.name, cur)
