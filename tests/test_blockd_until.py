@@ -227,6 +227,28 @@ def test_bad_until_is_a_400_with_a_short_text(daemon: Daemon, value: str) -> Non
             assert r.h("Content-Type", ).startswith("text/plain") and 0 < len(r.body) < 200, r
 
 
+def test_a_manifest_object_reads_its_segments_as_they_were(daemon: Daemon) -> None:
+    c = daemon.client()
+    assert c.put_container("dseg").status == 201 and c.put_container("dman").status == 201
+    assert c.put("dseg", "s/0000", b"aaa").status == 201
+    assert c.put("dseg", "s/0001", b"bbb").status == 201
+    assert c.put("dman", "m", b"", **{"X-Object-Manifest": "dseg/s/"}).status == 201
+    then = _next_second()
+    assert c.put("dseg", "s/0001", b"BBBB").status == 201
+    assert c.put("dseg", "s/0002", b"cc").status == 201
+    assert c.request("DELETE", c.p("dseg", "s/0000")).status == 204
+
+    assert c.get("dman", "m").body == b"BBBBcc"
+    past = c.get("dman", "m", query=_q(str(then)))
+    assert past.status == 200 and past.body == b"aaabbb", past
+    assert past.h("Content-Length") == "6"
+    r = c.get("dman", "m", query=_q(str(then)), Range="bytes=2-3")
+    assert r.status == 206 and r.body == b"ab"
+    head = c.request("HEAD", c.p("dman", "m", query=_q(str(then))))
+    assert head.status == 200 and head.h("Content-Length") == "6"
+    assert head.h("ETag") != c.request("HEAD", c.p("dman", "m")).h("ETag")  # other segments, other ETag
+
+
 def test_who_may_ask_and_where(daemon: Daemon) -> None:
     c = daemon.client()
     assert c.put_container("shared").status == 201

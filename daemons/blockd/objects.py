@@ -155,7 +155,7 @@ class ObjectHandlers(HandlerBase):
         if slo is not None and slo.size is not None:
             size = slo.size
         elif manifest:
-            segments = await self._manifest_segments(r, acct, manifest)
+            segments = await self._manifest_segments(r, acct, manifest, until)
             size = sum(s.size for s in segments)
             md5s = hashlib.md5()
             for s in segments:
@@ -213,23 +213,29 @@ class ObjectHandlers(HandlerBase):
             async for piece in self.store.read(s, max(start, lo) - lo, min(end, hi) - lo):
                 yield piece
 
-    async def _manifest_segments(self, r: Req, acct: str, manifest: str) -> list[ObjectVersion]:
+    async def _manifest_segments(
+        self, r: Req, acct: str, manifest: str, until: float | None = None
+    ) -> list[ObjectVersion]:
+        """The segments of an X-Object-Manifest object, in name order; with ``until``
+        (the owner's alone, see until.py), the segments as they were then."""
         cont, _, prefix = unquote(manifest).lstrip("/").partition("/")
         validate_container(cont)
         out: list[ObjectVersion] = []
         marker = None
         while True:
-            page = await self.meta.listing.objects(
-                acct, cont, prefix=prefix or None, marker=marker, limit=10000,
-                as_user=None if r.owner or r.user is None else r.user,
-            )
-            for it in page:
-                if not isinstance(it, Subdir):
-                    out.append(it)
+            if until is not None:
+                page = await self.meta.history.objects(
+                    acct, cont, until=until, prefix=prefix or None, marker=marker, limit=10000
+                )
+            else:
+                page = await self.meta.listing.objects(
+                    acct, cont, prefix=prefix or None, marker=marker, limit=10000,
+                    as_user=None if r.owner or r.user is None else r.user,
+                )
+            out.extend(it for it in page if not isinstance(it, Subdir))
             if len(page) < 10000:
-                break
+                return out
             marker = page[-1].name
-        return out
 
     @staticmethod
     def _is_conditional(r: Req) -> bool:
