@@ -137,6 +137,12 @@ class Daemon:
             self.proc.kill()
             return self.proc.wait()
 
+    def stop_cleanly(self) -> None:
+        """SIGTERM; the daemon must exit 0 with no traceback or ERROR line in its log."""
+        assert self.stop() == 0
+        log = self.log.read_text()
+        assert "Traceback" not in log and " ERROR " not in log, log[-3000:]
+
 
 def start_daemon(tmp: Path, *extra: str) -> Daemon:
     data = tmp / "data"
