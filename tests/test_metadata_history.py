@@ -15,12 +15,15 @@ from storage_engine.metadata import ContainerPolicy, MetadataStore, ObjectVersio
 from storage_engine.metadata.history import LATEST_NAMES, LATEST_OF_NAME, USAGE_AT
 from test_metadata_support import (  # noqa: F401
     Clock,
+    assert_none_scans_versions,
     clock,
     keys,
     make_container,
     mapref,
     md,
+    query_plan,
     reference_listing,
+    selects_on_versions,
     smd,
 )
 
@@ -152,26 +155,20 @@ async def test_account_and_containers_at_a_time(md: MetadataStore, clock: Clock)
             await md.history.objects(A, "early", until=bad)  # type: ignore[arg-type]
 
 
-def _plan(conn: object, sql: str, params: list[object]) -> str:
-    return " | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))  # type: ignore[attr-defined]
-
-
 def test_queries_search_the_covering_index(smd: SyncMetadataStore) -> None:
     conn = smd.connection
     for (_, bounded), sql in LATEST_NAMES.items():
-        plan = _plan(conn, sql, [1, "a", *(["b"] if bounded else []), 5.0])
+        plan = query_plan(conn, sql, [1, "a", *(["b"] if bounded else []), 5.0])
         assert "SEARCH versions USING COVERING INDEX versions_at (container_id=? AND name>" in plan, plan
         assert "SCAN" not in plan and "TEMP B-TREE" not in plan, plan
-    assert "COVERING INDEX versions_at (container_id=? AND name=? AND mtime<" in _plan(conn, LATEST_OF_NAME, [1, "a", 5.0])
-    assert "COVERING INDEX versions_at (container_id=?)" in _plan(conn, USAGE_AT, [1, 5.0])
+    assert "COVERING INDEX versions_at (container_id=? AND name=? AND mtime<" in query_plan(conn, LATEST_OF_NAME, [1, "a", 5.0])
+    assert "COVERING INDEX versions_at (container_id=?)" in query_plan(conn, USAGE_AT, [1, 5.0])
 
 
 def test_statements_run_by_past_listings_never_scan(smd: SyncMetadataStore, clock: Clock) -> None:
     container, _ = _replay(smd, clock, "auto", [(f"d{i % 7}/f{i}", i % 3) for i in range(60)] + [("d1/f8", None)])
     conn = smd.connection
-    executed: list[str] = []
-    conn.set_trace_callback(executed.append)
-    try:
+    with selects_on_versions(conn) as selects:
         marker = None
         while True:
             page = smd.history.objects(A, container, until=clock.now - 20, delimiter="/", marker=marker, limit=3)
@@ -182,13 +179,8 @@ def test_statements_run_by_past_listings_never_scan(smd: SyncMetadataStore, cloc
         smd.history.object(A, container, "d1/f8", until=clock.now - 5)
         smd.history.containers(A, until=clock.now)
         smd.history.account(A, until=clock.now)
-    finally:
-        conn.set_trace_callback(None)
-    selects = [s for s in executed if s.lstrip().upper().startswith("SELECT") and "versions" in s]
     assert len(selects) > 10
-    for sql in selects:
-        plan = " | ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql))
-        assert "SCAN versions" not in plan, (sql, plan)
+    assert_none_scans_versions(conn, selects)
 
 
 def test_a_past_page_costs_the_versions_it_passes(tmp_path: Path) -> None:

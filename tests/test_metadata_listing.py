@@ -4,7 +4,6 @@ and proof that pages come from index seeks (EXPLAIN QUERY PLAN, VM step counts).
 from __future__ import annotations
 
 import itertools
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,18 @@ from hypothesis import strategies as st
 
 from storage_engine.metadata import ContainerPolicy, MetadataStore, PutItem, Subdir, SyncMetadataStore, errors
 from storage_engine.metadata.listing import CONTAINER_QUERIES, OBJECT_QUERIES
-from test_metadata_support import clock, keys, make_container, mapref, md, reference_listing, smd  # noqa: F401
+from test_metadata_support import (  # noqa: F401
+    assert_none_scans_versions,
+    clock,
+    keys,
+    make_container,
+    mapref,
+    md,
+    query_plan,
+    reference_listing,
+    selects_on_versions,
+    smd,
+)
 
 A = "alice"
 _counter = itertools.count()
@@ -181,18 +191,14 @@ async def test_default_limit_is_10000(tmp_path: Path) -> None:
 # -- served from the index, never a scan ----------------------------------------------
 
 
-def _plan(conn: sqlite3.Connection, sql: str, params: list[object]) -> str:
-    return " | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
-
-
 def test_every_listing_query_shape_searches_the_index(smd: SyncMetadataStore) -> None:
     conn = smd.connection
     for (_, bounded), sql in OBJECT_QUERIES.items():
-        plan = _plan(conn, sql, [1, "a", *(["b"] if bounded else []), 10])
+        plan = query_plan(conn, sql, [1, "a", *(["b"] if bounded else []), 10])
         assert "SEARCH versions USING INDEX versions_current (container_id=? AND name>" in plan, plan
         assert "SCAN" not in plan and "TEMP B-TREE" not in plan, plan
     for (_, bounded), sql in CONTAINER_QUERIES.items():
-        plan = _plan(conn, sql, [1, "a", *(["b"] if bounded else []), 10])
+        plan = query_plan(conn, sql, [1, "a", *(["b"] if bounded else []), 10])
         assert "USING INDEX containers_by_name (account_id=? AND name>" in plan, plan
         assert "SCAN" not in plan and "TEMP B-TREE" not in plan, plan
 
@@ -209,9 +215,7 @@ def test_statements_run_by_listings_never_scan(smd: SyncMetadataStore) -> None:
     smd.sharing.set(A, "c", "d3", "read=bob")
     smd.sharing.set(A, "c", "top7", "read=*")
     conn = smd.connection
-    executed: list[str] = []
-    conn.set_trace_callback(executed.append)
-    try:
+    with selects_on_versions(conn) as selects:
         marker = None
         while True:
             page = smd.listing.objects(A, "c", delimiter="/", marker=marker, limit=7)
@@ -223,13 +227,8 @@ def test_statements_run_by_listings_never_scan(smd: SyncMetadataStore) -> None:
         smd.listing.objects(A, "c", shared=True, public=True)
         smd.listing.containers(A, as_user="bob")
         smd.listing.containers(A, prefix="c", delimiter="-", limit=1)
-    finally:
-        conn.set_trace_callback(None)
-    selects = [s for s in executed if s.lstrip().upper().startswith("SELECT") and "versions" in s]
     assert len(selects) > 20
-    for sql in selects:
-        plan = " | ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql))
-        assert "SCAN versions" not in plan, (sql, plan)
+    assert_none_scans_versions(conn, selects)
 
 
 def test_a_page_costs_the_same_in_a_large_container(tmp_path: Path) -> None:

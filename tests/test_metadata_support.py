@@ -7,7 +7,9 @@ tests own; other modules import what they need from here.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -105,3 +107,26 @@ def keys(page: Iterable[object]) -> list[tuple[str, str]]:
     from storage_engine.metadata import Subdir
 
     return [(e.name, "subdir" if isinstance(e, Subdir) else "object") for e in page]  # type: ignore[attr-defined]
+
+
+def query_plan(conn: sqlite3.Connection, sql: str, params: Iterable[object] = ()) -> str:
+    """EXPLAIN QUERY PLAN of a statement, its steps joined with " | "."""
+    return " | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, list(params)))
+
+
+@contextmanager
+def selects_on_versions(conn: sqlite3.Connection) -> Iterator[list[str]]:
+    """Collect the SELECTs touching ``versions`` that run inside the block."""
+    executed: list[str] = []
+    conn.set_trace_callback(executed.append)
+    try:
+        yield executed
+    finally:
+        conn.set_trace_callback(None)
+        executed[:] = [s for s in executed if s.lstrip().upper().startswith("SELECT") and "versions" in s]
+
+
+def assert_none_scans_versions(conn: sqlite3.Connection, selects: list[str]) -> None:
+    for sql in selects:
+        plan = query_plan(conn, sql)
+        assert "SCAN versions" not in plan, (sql, plan)
