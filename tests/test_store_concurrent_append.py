@@ -96,6 +96,22 @@ def _put_in_thread(store: BlockStore, data: bytes) -> tuple[threading.Thread, li
     return th, result
 
 
+def _a_stuck_and_b_written(
+    store: BlockStore, gate: _GatedWrites, a: bytes, b: bytes
+) -> tuple[threading.Thread, list[object], threading.Thread, list[object]]:
+    """Put `a` (its write held by `gate`), then `b`; return once b's record is written
+    after a's reserved, still unwritten, space.  (thread, result) of each."""
+    ta, ra = _put_in_thread(store, a)
+    assert gate.entered.wait(10)  # a's space is reserved, its write is stuck
+    tb, rb = _put_in_thread(store, b)
+    for _ in range(200):  # b reserves after a and writes while a's write is in flight
+        if gate.others:
+            break
+        threading.Event().wait(0.01)
+    assert gate.others, "the second put's write waited for the first"
+    return ta, ra, tb, rb
+
+
 def test_slow_write_does_not_hold_the_lock_nor_let_the_commit_pass_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -104,14 +120,7 @@ def test_slow_write_does_not_hold_the_lock_nor_let_the_commit_pass_it(
     with opened(tmp_path / "s", compression=False, segment_size=1 << 20) as store:
         store.put("blake3", c)  # something committed below
         gate = _GatedWrites(monkeypatch, a)
-        ta, ra = _put_in_thread(store, a)
-        assert gate.entered.wait(10)  # a's space is reserved, its write is stuck
-        tb, rb = _put_in_thread(store, b)
-        for _ in range(200):  # b reserves after a and writes while a's write is in flight
-            if gate.others:
-                break
-            threading.Event().wait(0.01)
-        assert gate.others, "the second put's write waited for the first"
+        ta, ra, tb, rb = _a_stuck_and_b_written(store, gate, a, b)
         tb.join(0.3)
         assert tb.is_alive() and not ra and not rb  # b's commit waits for a's write
         with store.index.read() as r:  # nothing past the hole got committed
@@ -134,14 +143,7 @@ def test_crash_with_a_write_in_flight_below_a_finished_one(tmp_path: Path, monke
     try:
         dc = store.put("blake3", c)
         gate = _GatedWrites(monkeypatch, a)
-        ta, _ = _put_in_thread(store, a)
-        assert gate.entered.wait(10)
-        tb, _ = _put_in_thread(store, b)
-        for _ in range(200):
-            if gate.others:
-                break
-            threading.Event().wait(0.01)
-        assert gate.others
+        ta, _, tb, _ = _a_stuck_and_b_written(store, gate, a, b)
         tb.join(0.3)
         # "kill -9" now: b's record is on disk after a hole of zeros where a's goes
         shutil.copytree(tmp_path / "s", tmp_path / "crashed", ignore=shutil.ignore_patterns("lock"))
@@ -171,14 +173,7 @@ def test_failed_write_below_a_finished_one(tmp_path: Path, monkeypatch: pytest.M
     with opened(tmp_path / "s", compression=False, segment_size=1 << 20) as store:
         dc = store.put("blake3", c)
         gate = _GatedWrites(monkeypatch, a, fail=OSError(errno.ENOSPC, "full"))
-        ta, ra = _put_in_thread(store, a)
-        assert gate.entered.wait(10)
-        tb, rb = _put_in_thread(store, b)
-        for _ in range(200):
-            if gate.others:
-                break
-            threading.Event().wait(0.01)
-        assert gate.others
+        ta, ra, tb, rb = _a_stuck_and_b_written(store, gate, a, b)
         gate.release.set()
         ta.join(10)
         tb.join(10)
