@@ -282,6 +282,10 @@ async def run_sync(
         parts = rel.split("/")
         return any("/".join(parts[: i + 1]) in collided for i in range(len(parts)))
 
+    def error(name: object, why: object) -> None:
+        say(f"error {name}: {why}")
+        rep.errors += 1
+
     def conflict(name: str, why: str, rel: str | None = None) -> None:
         say(f"conflict {name}: {why}; not overwritten")
         rep.conflicts += 1
@@ -296,8 +300,7 @@ async def run_sync(
             say(f"conflict {name}: {exc}")
             rep.conflicts += 1
         except (HttpError, CliError, OSError) as exc:
-            say(f"error {name}: {exc}")
-            rep.errors += 1
+            error(name, exc)
         return None
 
     # -- push ------------------------------------------------------------------
@@ -317,8 +320,7 @@ async def run_sync(
                     conflict(name, "a directory here, created on the server meanwhile as a file")
                 return
             except (HttpError, CliError) as exc:
-                say(f"error {name}: {exc}")
-                rep.errors += 1
+                error(name, exc)
                 return
         say(f"mkdir {name}")
         rep.dirs_created += 1
@@ -331,8 +333,7 @@ async def run_sync(
             h = await client.head_object(container, name)
         except HttpError as exc:
             if exc.status != 404:
-                say(f"error {name}: {exc}")
-                rep.errors += 1
+                error(name, exc)
                 return
             await make_marker(name)
             return
@@ -371,15 +372,13 @@ async def run_sync(
             try:
                 await client.delete_object(container, name, ok=(200, 204, 404))
             except HttpError as exc:
-                say(f"error {name}: {exc}")
-                rep.errors += 1
+                error(name, exc)
                 return False
         return True
 
     async def push_tree() -> None:
         for rel in local.undecodable:
-            say(f"error {os.fsencode(rel).decode('utf-8', 'backslashreplace')}: not valid UTF-8, cannot be an object name")
-            rep.errors += 1
+            error(os.fsencode(rel).decode("utf-8", "backslashreplace"), "not valid UTF-8, cannot be an object name")
         for rel in sorted(local.files):
             if rel in remote.dirs or rel in remote_parents:
                 conflict(prefix + rel, "a file here, a directory on the server", rel)
@@ -432,8 +431,7 @@ async def run_sync(
             try:
                 dest.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                say(f"error {name}: {exc}")
-                rep.errors += 1
+                error(name, exc)
                 return
         say(f"mkdir {dest}")
         rep.dirs_created += 1
@@ -494,16 +492,14 @@ async def run_sync(
                 if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
                     say(f"keep {path}: holds entries sync does not manage")
                 else:
-                    say(f"error {path}: {exc.strerror or exc}")
-                    rep.errors += 1
+                    error(path, exc.strerror or exc)
                 return
         say(f"rmdir {path}")
         rep.dirs_removed += 1
 
     async def pull_tree() -> None:
         for name, why in remote.unsafe:
-            say(f"error {name}: unsafe name from the server ({why}), refused: nothing is written outside {root}")
-            rep.errors += 1
+            error(name, f"unsafe name from the server ({why}), refused: nothing is written outside {root}")
         for rel in sorted(remote.dirs):  # parents before children
             pull_dir(rel)
         await asyncio.gather(*(pull_one(rel, e) for rel, e in sorted(remote.files.items())))
