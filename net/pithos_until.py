@@ -44,11 +44,21 @@ class InvalidUntil(BadRequest):
     status: ClassVar[int] = 400
 
 
+def _seconds(whole: int, fraction: str | None) -> float:
+    """`whole`.`fraction` as a float, its range checked on the exact whole seconds
+    (a fraction of the last second may round the float up to MAX_UNTIL + 1)."""
+    if whole < 0:
+        raise InvalidUntil("until is before 1970")
+    if whole > MAX_UNTIL:
+        raise InvalidUntil("until is too far in the future")
+    return float(f"{whole}.{(fraction or '0')[:9] or '0'}")
+
+
 def _from_number(whole: str, fraction: str | None) -> float:
     digits = whole.lstrip("0") or "0"
     if len(digits) > len(str(int(MAX_UNTIL))):
         raise InvalidUntil("until is too far in the future")
-    return float(f"{digits}.{(fraction or '0')[:9] or '0'}")
+    return _seconds(int(digits), fraction)
 
 
 def _from_iso(m: re.Match[str]) -> float:
@@ -66,8 +76,7 @@ def _from_iso(m: re.Match[str]) -> float:
     except ValueError:
         raise InvalidUntil("until is not a real date and time") from None
     # Whole seconds exactly (no float rounding of the epoch), then the fraction.
-    whole = int((when - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds())
-    return float(f"{whole}.{(fraction or '0')[:9]}") if whole >= 0 else float(whole)
+    return _seconds(int((when - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()), fraction)
 
 
 def parse_until(value: str) -> float:
@@ -89,13 +98,9 @@ def parse_until(value: str) -> float:
         seconds = _from_iso(m)
     else:
         try:
-            seconds = parse_http_date(v).timestamp()
+            seconds = _seconds(int(parse_http_date(v).timestamp()), None)
         except InvalidHTTPDate:
             raise InvalidUntil(
                 "until must be a UNIX timestamp, an HTTP-date or an ISO 8601 date-time"
             ) from None
-    if seconds < 0:
-        raise InvalidUntil("until is before 1970")
-    if seconds >= MAX_UNTIL + 1:  # a fraction within the last second is fine
-        raise InvalidUntil("until is too far in the future")
     return seconds
