@@ -60,14 +60,14 @@ from .metadata import (
     WriteResult,
 )
 from .metadata import errors as merr
-from .metadata.objects import new_object_uuid
+from .metadata.objects import MD5_ATTR, new_object_uuid
 
 log = logging.getLogger(__name__)
 
 META_DB = "meta.db"
-#: attrs key holding the MD5 (hex) of a version's bytes, computed while a plain
-#: PUT streamed in; Swift clients compare their own MD5 with the ETag.
-MD5_ATTR = "md5"
+# MD5_ATTR: the attrs key holding the MD5 (hex) of a version's bytes, computed while
+# a plain PUT streams in (or later, by Md5Backfill); Swift clients compare their own
+# MD5 with the ETag.
 
 ByteSource = Callable[[int], Awaitable[bytes]]
 
@@ -758,11 +758,18 @@ class ObjectStore:
         return await self.blocks.get_buffer(hmap.scheme, hmap.hashes[i], length)
 
     async def read(
-        self, version: ObjectVersion, start: int = 0, end: int | None = None, hmap: HashMap | None = None
+        self,
+        version: ObjectVersion,
+        start: int = 0,
+        end: int | None = None,
+        hmap: HashMap | None = None,
+        *,
+        served: bool = True,
     ) -> AsyncIterator[bytes]:
         """The version's bytes ``start..end`` (inclusive; None = to the end), block by
         block; zero blocks are synthesised, the next block is fetched while the
-        caller sends the current one."""
+        caller sends the current one.  ``served``: count the bytes as served to a
+        client (the bytes_served counter); False for the store's own reads."""
         size = version.size
         if end is None or end >= size:
             end = size - 1
@@ -785,21 +792,35 @@ class ObjectStore:
                 lo = start - i * bs if i == first else 0
                 hi = end - i * bs + 1 if i == last else len(data)
                 piece = data if (lo == 0 and hi == len(data)) else data[lo:hi]
-                self.counters.bytes_served += len(piece)
+                if served:
+                    self.counters.bytes_served += len(piece)
                 yield piece
         finally:
             if nxt is not None and not nxt.done():
                 nxt.cancel()
 
     async def md5_of(self, version: ObjectVersion) -> str:
-        """MD5 of a version's bytes, from attrs, else by reading it."""
+        """MD5 of a version's bytes, from attrs, else by reading it (hashed in the
+        hash pool, so the event loop keeps serving; not counted as bytes served)."""
         stored = version.attrs.get(MD5_ATTR)
         if stored:
             return stored
         h = hashlib.md5()
-        async for piece in self.read(version):
-            h.update(piece)
+        loop = asyncio.get_running_loop()
+        async for piece in self.read(version, served=False):
+            if len(piece) <= INLINE_HASH:
+                h.update(piece)
+            else:
+                await loop.run_in_executor(self._hash_pool, h.update, piece)
         return h.hexdigest()
+
+    async def fill_md5(self, version: ObjectVersion) -> str:
+        """Compute the MD5 of a version stored without one and record it on every
+        version with the same content (metadata ``record_md5``)."""
+        md5 = await self.md5_of(version)
+        if version.map is not None and not version.attrs.get(MD5_ATTR):
+            await self.meta.objects.record_md5(version.map, md5)
+        return md5
 
     # ------------------------------------------------------------------ stats
 

@@ -44,6 +44,9 @@ from .rows import (
 )
 from .sharing import effective_sharing
 
+#: attrs key of the MD5 (hex) of a version's bytes (what the Swift API calls its ETag)
+MD5_ATTR = "md5"
+
 # Column positions in VERSION_COLUMNS.
 _SERIAL, _NAME, _MTIME, _SIZE, _CTYPE, _MSCHEME, _MSIZE, _MHASH, _BY, _META, _ATTRS, _STATE, _UUID = range(13)
 
@@ -330,6 +333,23 @@ def _get_for_owner(conn: sqlite3.Connection, account: str, container: str, name:
     )
 
 
+def _record_md5(conn: sqlite3.Connection, mapref: MapRef, md5: str) -> int:
+    rows = conn.execute(
+        "SELECT serial, attrs FROM versions INDEXED BY versions_by_map "
+        "WHERE map_hash = ? AND map_size = ? AND map_scheme = ?",
+        (mapref.top_hash, mapref.size, mapref.scheme),
+    ).fetchall()
+    n = 0
+    for serial, raw in rows:
+        attrs = load_json(raw)
+        if attrs.get(MD5_ATTR):
+            continue
+        attrs[MD5_ATTR] = md5
+        conn.execute("UPDATE versions SET attrs = ? WHERE serial = ?", (dump_json(attrs), serial))
+        n += 1
+    return n
+
+
 def versions_of(conn: sqlite3.Connection, account: str, container: str, name: str) -> list[tuple[int, float]]:
     ref = container_ref(conn, account, container)
     rows = conn.execute(
@@ -498,6 +518,18 @@ class Objects:
         v.container_name(container)
         v.object_name(name)
         return await self._db.read(_get_for_owner, account, container, name, v.serial(serial))
+
+    async def record_md5(self, map: MapRef, md5: str) -> int:
+        """Record the MD5 of ``map``'s content on every version pointing at it that has
+        none yet (made by a hashmap PUT, a partial update, or a copy of one); the number
+        of versions changed.
+
+        The MD5 is derived from the content, which a version never changes, so it is
+        filled in place rather than by a new version; one already recorded is kept."""
+        clean = v.map_ref(map)
+        if len(md5) != 32 or any(ch not in "0123456789abcdef" for ch in md5):
+            raise errors.InvalidArgument("md5 must be 32 lowercase hex digits")
+        return await self._db.write(_record_md5, clean, md5)
 
     async def versions(self, account: str, container: str, name: str) -> list[tuple[int, float]]:
         """``[serial, mtime]`` of the kept versions (history and current), oldest first;
