@@ -155,7 +155,8 @@ def start_daemon(tmp: Path, *extra: str) -> Daemon:
             sys.executable, "-m", "daemons.blockd.main", "--data", str(data),
             "--listen", f"127.0.0.1:{port}", "--db-synchronous", "NORMAL", "--log-format", "text", *extra,
         ],
-        cwd=str(REPO), env=env, stdout=subprocess.DEVNULL, stderr=open(log, "wb"),
+        # appended to: a restart on the same directory keeps the first start's token line
+        cwd=str(REPO), env=env, stdout=subprocess.DEVNULL, stderr=open(log, "ab"),
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

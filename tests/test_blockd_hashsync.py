@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 
 import pytest
 
@@ -182,3 +183,90 @@ def test_policy_locked_after_objects(daemon: Daemon) -> None:
     r = c.request("POST", c.p("fresh", query="update"), headers={"X-Container-Policy-Block-Size": "8192"})
     assert r.status == 202
     assert c.request("HEAD", c.p("fresh")).h("X-Container-Block-Size") == "8192"
+
+
+# --- the Swift ETag of objects made from block hashes --------------------------------
+
+
+def put_by_hashes(c, cont: str, name: str, data: bytes) -> str:
+    """Blocks by POST ?update, then the hashmap PUT; the object's top hash."""
+    u = c.request("POST", c.p(cont, query="update"), data, {"Content-Type": "application/octet-stream"})
+    assert u.status == 202, u
+    hm = json.dumps({"bytes": len(data), "hashes": [h.hex() for h in sha_hashes(data, BS)]}).encode()
+    r = c.request("PUT", c.p(cont, name, query="hashmap"), hm)
+    assert r.status == 201, r
+    return r.h("ETag") or ""
+
+
+def swift_etag_eventually(c, cont: str, name: str, timeout: float = 20) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        r = c.request("HEAD", c.p(cont, name, api="swift"))
+        assert r.status == 200, r
+        if r.h("ETag") or time.monotonic() > deadline:
+            return r.h("ETag") or ""
+        time.sleep(0.05)
+
+
+def metric(c, name: str) -> float:
+    for line in c.request("GET", "/metrics", auth=False).body.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def test_swift_etag_of_a_hashmap_put_is_its_md5_once_computed(daemon: Daemon) -> None:
+    c = daemon.client()
+    data = os.urandom(3 * BS + 7)
+    top = put_by_hashes(c, "pithos", "by-hashes.bin", data)
+    md5 = hashlib.md5(data).hexdigest()
+    assert swift_etag_eventually(c, "pithos", "by-hashes.bin") == md5
+    g = c.get("pithos", "by-hashes.bin", api="swift")
+    assert g.body == data and g.h("ETag") == md5 and g.h("X-Object-Hash") == top
+    # the Pithos path keeps the top hash; listings say the same as each path's ETag
+    assert c.get("pithos", "by-hashes.bin").h("ETag") == top
+    listed = {o["name"]: o for o in c.request("GET", c.p("pithos", api="swift", query="format=json")).json()}
+    assert listed["by-hashes.bin"]["hash"] == md5
+    listed = {o["name"]: o for o in c.request("GET", c.p("pithos", query="format=json")).json()}
+    assert listed["by-hashes.bin"]["hash"] == top
+    # conditional requests on the Swift path compare with the MD5
+    assert c.get("pithos", "by-hashes.bin", api="swift", **{"If-None-Match": md5}).status == 304
+    assert metric(c, "nefeli_blockd_md5_backfill_filled_total") >= 1
+    assert metric(c, "nefeli_blockd_md5_backfill_pending") == 0
+
+
+def test_swift_etag_after_a_partial_update_is_the_new_md5(daemon: Daemon) -> None:
+    c = daemon.client()
+    data = os.urandom(2 * BS)
+    assert c.put("pithos", "patched.bin", data, api="swift").status == 201
+    r = c.request(
+        "POST", c.p("pithos", "patched.bin"), b"new!",
+        {"Content-Range": "bytes 100-103/*", "Content-Type": "application/octet-stream"},
+    )
+    assert r.status == 204, r
+    want = data[:100] + b"new!" + data[104:]
+    assert swift_etag_eventually(c, "pithos", "patched.bin") == hashlib.md5(want).hexdigest()
+    # a metadata update keeps it
+    assert c.request("POST", c.p("pithos", "patched.bin", api="swift"), headers={"X-Object-Meta-K": "v"}).status == 202
+    assert c.request("HEAD", c.p("pithos", "patched.bin", api="swift")).h("ETag") == hashlib.md5(want).hexdigest()
+
+
+def test_without_the_backfill_the_swift_path_sends_no_etag_and_a_restart_with_it_fills_it(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    tmp = tmp_path_factory.mktemp("blockd-no-md5")
+    d = start_daemon(tmp, "--no-md5-backfill")
+    c = d.client()
+    assert c.put_container("pithos", scheme="sha256", block_size=BS).status == 201
+    data = os.urandom(BS + 1)
+    put_by_hashes(c, "pithos", "o", data)
+    time.sleep(0.3)
+    assert c.request("HEAD", c.p("pithos", "o", api="swift")).h("ETag") is None
+    d.stop_cleanly()
+    d = start_daemon(tmp)
+    try:
+        c = d.client()
+        # the first Swift request that meets it has no ETag yet, and queues it
+        assert swift_etag_eventually(c, "pithos", "o") == hashlib.md5(data).hexdigest()
+    finally:
+        d.stop_cleanly()

@@ -8,12 +8,13 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from peers import require_program
-from test_cli_support import server, write_random  # noqa: F401
+from test_cli_support import run_cli, server, write_random  # noqa: F401
 
 MiB = 1024 * 1024
 
@@ -224,3 +225,44 @@ def test_swiftclient_library_slo(server, tmp_path):  # noqa: F811
     conn.delete_object("libslo", "big", query_string="multipart-manifest=delete")
     assert conn.get_container("libslo_segments")[1] == []
     assert conn.get_container("libslo")[1] == []
+
+
+@pytest.mark.peer("swift", "rclone")
+def test_swift_clients_check_objects_the_nefeli_client_uploaded(server, tmp_path):  # noqa: F811
+    """`nefeli sync` stores files from their block hashes (hashmap PUT), so the server
+    never sees the bytes in order; their MD5 is computed afterwards in the background.
+    Then `swift download` checks each file against its ETag and `rclone check` compares
+    the listing's hashes with the local MD5s."""
+    swift = require_program("swift")["swift"] if _on_path("swift") else _venv_swift()
+    rclone = require_program("rclone")["rclone"]
+    src = tmp_path / "src"
+    sums = make_tree(src, big=False)
+    run_cli(["sync", str(src), "hashed"], server.env(), check=True)
+    deadline = time.monotonic() + 60
+    while server.metric("nefeli_blockd_md5_backfill_pending") > 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    env = {
+        **os.environ,
+        "OS_STORAGE_URL": storage_url(server),
+        "OS_AUTH_TOKEN": server.token,
+        "RCLONE_CONFIG": str(tmp_path / "rclone.conf"),
+        "RCLONE_CONFIG_TOK_TYPE": "swift",
+        "RCLONE_CONFIG_TOK_STORAGE_URL": storage_url(server),
+        "RCLONE_CONFIG_TOK_AUTH_TOKEN": server.token,
+    }
+    env.pop("ST_AUTH", None)
+
+    def run(*a: str, cwd: Path | None = None) -> str:
+        r = subprocess.run(list(a), env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, f"{' '.join(a)} → {r.returncode}\n{r.stdout}\n{r.stderr}"
+        return r.stdout
+
+    md5s = dict(reversed(line.split("  ", 1)) for line in run(rclone, "md5sum", "tok:hashed").splitlines())
+    assert md5s == sums
+    run(rclone, "check", str(src), "tok:hashed")
+    stat = run(swift, "stat", "hashed", "with space/a file.bin")
+    assert "ETag: " + sums["with space/a file.bin"] in stat, stat
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    run(swift, "download", "hashed", cwd=dst)  # fails on an ETag that is not the MD5 of the bytes
+    assert md5_tree(dst) == sums

@@ -60,6 +60,12 @@ class BlockdConfig:
         help="drop stored blocks from the page cache once they are on disk, so uploads do not evict what readers use",
         reloadable=False,
     )
+    md5_backfill: bool = setting(
+        True,
+        help="compute in the background the MD5 of objects stored from block hashes or partial updates, "
+        "so the Swift API can send it as their ETag",
+        reloadable=False,
+    )
     max_partial_update: int = setting(
         1 << 30, help="largest body of a partial update (POST with Content-Range)", min=1
     )

@@ -20,6 +20,7 @@ from daemons.runtime import App, Context  # noqa: E402
 from daemons.blockd.config import BlockdConfig  # noqa: E402
 from daemons.blockd.server import Server  # noqa: E402
 from storage_engine.config import StoreConfig  # noqa: E402
+from storage_engine.md5_backfill import Md5Backfill  # noqa: E402
 from storage_engine.objects import ObjectStore  # noqa: E402
 
 READ_BUFSIZE = 4 << 20
@@ -59,10 +60,13 @@ async def main(ctx: Context[BlockdConfig]) -> int | None:
         store_config=StoreConfig(drop_cache_after_sync=cfg.drop_written_cache),
     )
     runner: web.AppRunner | None = None
+    backfill = Md5Backfill(store) if cfg.md5_backfill else None
     try:
         if first:  # before listening: whoever sees the server up can already read the token
             await bootstrap(store, cfg, cfg.listen)
-        server = Server(store, cfg)
+        if backfill is not None:
+            backfill.start()
+        server = Server(store, cfg, backfill)
         # read_bufsize: how much of a request body aiohttp buffers before it stops
         # reading the socket (the default 64 KiB pauses and resumes it every few
         # network reads during a block upload).
@@ -95,6 +99,8 @@ async def main(ctx: Context[BlockdConfig]) -> int | None:
     finally:
         if runner is not None:
             await runner.cleanup()
+        if backfill is not None:
+            await backfill.close()
         await store.close()
     return 0
 

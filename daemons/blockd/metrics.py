@@ -76,6 +76,10 @@ class Metrics:
                 ("maps", "gauge", "maps in the map store"),
                 ("unreferenced_blocks", "gauge", "blocks no map references (GC candidates)"),
                 ("dedup_ratio", "gauge", "logical / referenced raw bytes"),
+                ("md5_backfill_pending", "gauge", "contents waiting for their MD5 to be computed"),
+                ("md5_backfill_filled", "counter", "contents whose MD5 was computed in the background"),
+                ("md5_backfill_failed", "counter", "background MD5 computations that failed (content gone or unreadable)"),
+                ("md5_backfill_dropped", "counter", "contents not queued for their MD5 (queue full)"),
             ):
                 if key in store:
                     name = f"nefeli_blockd_{key}" + ("_total" if kind == "counter" else "")

@@ -55,10 +55,20 @@ class ObjectHandlers(HandlerBase):
         raise HTTPError(405, "method not allowed on an object")
 
     def etag_for(self, r_api: str, v: ObjectVersion) -> str | None:
-        """What ETag means on this API path (docs/blockd.md)."""
+        """What ETag means on this API path (docs/blockd.md). On the Swift path a
+        version without a known MD5 has none yet: its MD5 is queued to be computed."""
         if r_api == "swift":
-            return v.attrs.get(MD5_ATTR) or None
+            md5 = v.attrs.get(MD5_ATTR)
+            if not md5:
+                self.want_md5(v)
+            return md5 or None
         return v.etag
+
+    def want_md5(self, v: ObjectVersion) -> None:
+        """Have the MD5 of a version stored without one computed in the background
+        (hashmap PUTs, partial updates: storage_engine.md5_backfill)."""
+        if self.md5_backfill is not None and v.map is not None and not v.attrs.get(MD5_ATTR):
+            self.md5_backfill.schedule(v)
 
     def object_headers(self, api: str, v: ObjectVersion) -> dict[str, str]:
         h = {
@@ -326,6 +336,7 @@ class ObjectHandlers(HandlerBase):
             )
             r.request["bytes_in"] = result.version.size
         v = result.version
+        self.want_md5(v)
         await self._apply_sharing_public(r, acct, cont, name)
         headers = {
             "X-Object-Version": str(v.serial),
@@ -390,6 +401,7 @@ class ObjectHandlers(HandlerBase):
         by = r.user or acct
         if h.get("Content-Range") is not None or h.get("X-Source-Object") or h.get("X-Object-Bytes") is not None:
             v = await self._partial_update(r, cur)
+            self.want_md5(v)
             headers = {"X-Object-Version": str(v.serial), "X-Object-Hash": v.etag}
             etag = self.etag_for(r.api, v)
             if etag:

@@ -13,6 +13,7 @@ from urllib.parse import unquote_to_bytes
 
 from aiohttp import web
 
+from storage_engine.md5_backfill import Md5Backfill
 from storage_engine.objects import ObjectStore
 
 from .config import BlockdConfig
@@ -74,6 +75,7 @@ class HandlerBase:
     meta: Any
     metrics: Metrics
     started: float
+    md5_backfill: Md5Backfill | None
 
     def _base(self, request: web.Request) -> str:
         """The scheme://host this server is reached at (for URLs in answers)."""

@@ -20,6 +20,7 @@ import time
 from aiohttp import web
 
 from net.object_names import parse_object_path
+from storage_engine.md5_backfill import Md5Backfill
 from storage_engine.objects import ObjectStore
 
 from .accounts import AccountHandlers
@@ -60,12 +61,13 @@ class Server(
 ):
     """The blockd HTTP server: every handler mixin over one ObjectStore, routed by dispatch."""
 
-    def __init__(self, store: ObjectStore, config: BlockdConfig) -> None:
+    def __init__(self, store: ObjectStore, config: BlockdConfig, md5_backfill: Md5Backfill | None = None) -> None:
         self.store = store
         self.config = config
         self.meta = store.meta
         self.metrics = Metrics()
         self.started = time.time()
+        self.md5_backfill = md5_backfill
 
     # ------------------------------------------------------------------ app
 
@@ -86,6 +88,12 @@ class Server(
                 stats = await self.store.stats()
             except Exception:  # noqa: BLE001
                 log.exception("stats failed")
+            if stats is not None and self.md5_backfill is not None:
+                b = self.md5_backfill
+                stats.update(
+                    md5_backfill_pending=b.pending, md5_backfill_filled=b.counters.filled,
+                    md5_backfill_failed=b.counters.failed, md5_backfill_dropped=b.counters.dropped,
+                )
             return web.Response(
                 text=self.metrics.render(stats), content_type="text/plain", charset="utf-8",
                 headers={"X-Content-Type-Options": "nosniff"},
