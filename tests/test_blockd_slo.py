@@ -1,15 +1,19 @@
 """Swift static large objects over HTTP: manifest PUT and its refusals, GET/HEAD and Range
-across segments, ?multipart-manifest=get and delete, nested manifests (a real server process)."""
+across segments, ?multipart-manifest=get and delete, nested manifests, segment ranges and
+inline data segments (a real server process)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
+import random
 
 import pytest
 
 from blockd_helpers import Client, Daemon, start_daemon
+from net.http_range import MultipartByteranges, Span
 
 BS = 4096
 
@@ -147,8 +151,20 @@ def test_broken_segments_are_409(daemon: Daemon) -> None:
         ([{"path": "/nocont/x"}], b"404 Not Found"),
         ([{"path": "/segs/err/0000", "etag": "0" * 32}], b"Etag Mismatch"),
         ([{"path": "/segs/err/0000", "size_bytes": 11}], b"Size Mismatch"),
-        ([{"path": "/segs/err/0000", "range": "0-1"}], b"ranges are not supported"),
-        ([{"data": "aGVsbG8="}], b"inline data"),
+        ([{"path": "/segs/err/0000", "range": "10-"}], b"/segs/err/0000, Unsatisfiable Range"),
+        ([{"path": "/segs/err/0000", "range": "-0"}], b"/segs/err/0000, Unsatisfiable Range"),
+        ([{"path": "/segs/err/0000", "range": "0-3", "size_bytes": 11}], b"/segs/err/0000, Size Mismatch"),
+        ([{"path": "/segs/err/0000", "range": "0-3", "etag": "0" * 32}], b"/segs/err/0000, Etag Mismatch"),
+        ([{"path": "/segs/err/0000", "range": "3-1"}], b"segment 0: invalid range"),
+        ([{"path": "/segs/err/0000", "range": "0-1,3-4"}], b"segment 0: multiple ranges (only one allowed)"),
+        ([{"path": "/segs/err/0000", "range": 3}], b"segment 0: invalid range"),
+        ([{"path": "/segs/err/0000", "size_bytes": 10, "range": "10-"}], b"segment 0: unsatisfiable range"),
+        ([{"path": "/segs/err/0000"}, {"data": "not base64!"}], b"segment 1: data must be valid base64"),
+        ([{"path": "/segs/err/0000"}, {"data": "aGk"}], b"segment 1: data must be valid base64"),
+        ([{"path": "/segs/err/0000"}, {"data": ""}], b"segment 1: too small"),
+        ([{"data": "aGk=", "path": "/segs/err/0000"}], b"segment 0: unknown key 'path' in a data segment"),
+        ([{"data": "aGVsbG8="}], b"require at least one object-backed segment"),
+        ([{"path": "/segs/err/empty"}, {"data": "aGk="}], b"/segs/err/empty, Too small"),  # data after it: not last
         ([{"path": "/segs/err/0000"}] * 1001, b"too many segments"),
         ([{"path": "/segs/err/empty"}, {"path": "/segs/err/0000"}], b"Too small"),
         ([{"path": "noslash"}], b"/container/object"),
@@ -223,3 +239,192 @@ def test_shared_user_needs_read_on_segments(daemon: Daemon) -> None:
     r = other.request("PUT", other.p("c", "shared/slo", account="demo", api="swift", query="multipart-manifest=put"),
                       json.dumps(seg).encode())
     assert r.status == 400 and b"403 Forbidden" in r.body, r
+
+
+# --- segment ranges and inline data ---------------------------------------------------
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def swift_slo_etag(parts: list[str]) -> str:
+    """The SLO ETag as Swift's docs put it: MD5 of `etag`, `etag:first-last;` (ranged
+    segments) and the MD5 of inline data, concatenated."""
+    return md5("".join(parts).encode())
+
+
+def check_ranges(c: Client, name: str, pieces: list[bytes], api: str = "swift") -> None:
+    """Single ranges at and around every boundary between pieces and at random, and a
+    multi-range request, byte for byte."""
+    whole = b"".join(pieces)
+    n = len(whole)
+    bounds = [sum(map(len, pieces[:i])) for i in range(1, len(pieces))]
+    rng = random.Random(n)
+    spans = [(0, 0), (n - 1, n - 1), (0, n - 1)]
+    for x in bounds:
+        spans += [(x - 1, x), (x, x), (x - 1, x - 1), (max(0, x - 3), min(n - 1, x + 2)), (x, n - 1), (0, x - 1)]
+    spans += [(rng.randrange(n), rng.randrange(n)) for _ in range(30)]
+    for a, b in spans:
+        a, b = min(a, b), max(a, b)
+        g = c.get("c", name, api=api, Range=f"bytes={a}-{b}")
+        assert g.status == 206 and g.body == whole[a : b + 1], (a, b)
+        assert g.h("Content-Range") == f"bytes {a}-{b}/{n}"
+    g = c.get("c", name, api=api, Range="bytes=-7")
+    assert g.status == 206 and g.body == whole[-7:]
+    multi = [Span(1, n // 3), Span(n // 3 + 2, n // 2), Span(n - 5, n - 1)]
+    g = c.get("c", name, api=api, Range="bytes=" + ",".join(f"{s.start}-{s.end}" for s in multi))
+    assert g.status == 206
+    ctype = g.h("Content-Type") or ""
+    assert ctype.startswith("multipart/byteranges; boundary=")
+    boundary = ctype.split("boundary=", 1)[1]
+    want = MultipartByteranges(multi, n, content_type="application/x-slo", boundary=boundary).render(whole)
+    assert g.body == want
+    g = c.get("c", name, api=api, Range=f"bytes={n}-")
+    assert g.status == 416 and g.h("Content-Range") == f"bytes */{n}"
+
+
+@pytest.mark.parametrize("api", ["swift", "pithos"])
+def test_ranges_and_data(daemon: Daemon, api: str) -> None:
+    c = daemon.client()
+    a, b = os.urandom(BS * 2 + 100), os.urandom(3000)
+    seg = put_segments(c, f"rd-{api}", [a, b])
+    big = os.urandom(70_000)  # inline data larger than one gathered write
+    manifest = [
+        {**seg[0], "range": "100-4199"},
+        {"data": b64(b"hello")},
+        {**seg[1], "range": "-500"},  # etag and size_bytes are still the whole object's
+        {"data": b64(big)},
+        {"path": seg[0]["path"], "range": "0-"},  # all of it: kept without a range
+        {"path": seg[1]["path"], "range": "10-10"},
+        {"data": b64(b"!")},
+    ]
+    pieces = [a[100:4200], b"hello", b[-500:], big, a, b[10:11], b"!"]
+    whole = b"".join(pieces)
+    etag = swift_slo_etag(
+        [f"{md5(a)}:100-4199;", md5(b"hello"), f"{md5(b)}:2500-2999;", md5(big), md5(a), f"{md5(b)}:10-10;", md5(b"!")]
+    )
+    name = f"rd-{api}"
+    r = put_manifest(c, name, manifest, api=api, **{"Content-Type": "application/x-slo"})
+    assert r.status == 201, r
+    assert r.h("ETag") == f'"{etag}"'
+    g = c.get("c", name, api=api)
+    assert g.status == 200 and g.body == whole and g.h("ETag") == f'"{etag}"'
+    h = c.request("HEAD", c.p("c", name, api=api))
+    assert h.status == 200 and h.h("Content-Length") == str(len(whole)) and h.h("ETag") == f'"{etag}"'
+    listed = c.request("GET", c.p("c", api=api, query=f"format=json&prefix={name}")).json()
+    assert [(o["name"], o["bytes"]) for o in listed] == [(name, len(whole))]
+    check_ranges(c, name, pieces, api)
+    assert c.get("c", name, api=api, **{"If-None-Match": f'"{etag}"'}).status == 304
+    # the request ETag is checked against the same value
+    assert put_manifest(c, name + "-e", manifest, api=api, ETag=md5(b"x")).status == 422
+    assert put_manifest(c, name + "-e", manifest, api=api, ETag=etag).status == 201
+
+
+def test_ranges_and_data_manifest_get(daemon: Daemon) -> None:
+    c = daemon.client()
+    a, b = os.urandom(1000), os.urandom(100)
+    seg = put_segments(c, "rdm", [a, b])
+    manifest = [
+        {**seg[0], "range": " 10 - 19 "},
+        {"data": "aGk=="},  # extra padding: Swift keeps it re-encoded
+        {"path": seg[1]["path"], "range": "-1000"},  # longer than the object: all of it
+        {"path": seg[0]["path"], "range": "990-"},
+    ]
+    assert put_manifest(c, "rdm", manifest, **{"Content-Type": "application/x-slo"}).status == 201
+    g = c.get("c", "rdm", query="multipart-manifest=get")
+    assert g.status == 200 and g.h("Content-Type") == "application/json; charset=utf-8"
+    doc = g.json()
+    assert [set(d) for d in doc] == [
+        {"name", "hash", "bytes", "content_type", "last_modified", "range"},
+        {"data"},
+        {"name", "hash", "bytes", "content_type", "last_modified"},
+        {"name", "hash", "bytes", "content_type", "last_modified", "range"},
+    ]
+    assert (doc[0]["name"], doc[0]["hash"], doc[0]["bytes"], doc[0]["range"]) == (seg[0]["path"], md5(a), 1000, "10-19")
+    assert doc[1] == {"data": "aGk="}
+    assert (doc[2]["bytes"], doc[3]["range"]) == (100, "990-999")
+    raw = c.get("c", "rdm", query="multipart-manifest=get&format=raw")
+    assert raw.body.startswith(b'[{"etag": "' + md5(a).encode() + b'", "path": ')  # keys sorted, as Swift writes it
+    assert raw.json() == [
+        {"etag": md5(a), "path": seg[0]["path"], "range": "10-19", "size_bytes": 1000},
+        {"data": "aGk="},
+        {"etag": md5(b), "path": seg[1]["path"], "size_bytes": 100},
+        {"etag": md5(a), "path": seg[0]["path"], "range": "990-999", "size_bytes": 1000},
+    ]
+    whole = a[10:20] + b"hi" + b + a[990:]
+    etag = swift_slo_etag([f"{md5(a)}:10-19;", md5(b"hi"), md5(b), f"{md5(a)}:990-999;"])
+    assert c.get("c", "rdm").body == whole
+    # the raw form PUT again is the same SLO
+    again = put_manifest(c, "rdm-again", raw.body)
+    assert again.status == 201 and again.h("ETag") == f'"{etag}"'
+    assert c.get("c", "rdm-again").body == whole
+
+
+def test_ranges_and_data_delete(daemon: Daemon) -> None:
+    c = daemon.client()
+    x, y = os.urandom(10), os.urandom(20)
+    seg = put_segments(c, "rdd", [x, y])
+    manifest = [
+        {**seg[0], "range": "0-4"},
+        {"data": b64(b"between")},
+        {**seg[0], "range": "5-9"},
+        {**seg[1], "range": "-1"},
+    ]
+    assert put_manifest(c, "rdd", manifest).status == 201
+    assert c.get("c", "rdd").body == x[:5] + b"between" + x[5:] + y[-1:]
+    r = c.request("DELETE", c.p("c", "rdd", api="swift", query="multipart-manifest=delete"),
+                  headers={"Accept": "application/json"})
+    assert r.status == 200, r
+    # the segment used twice is deleted once, the data segment has nothing to delete
+    assert r.json() == {"Number Deleted": 3, "Number Not Found": 0, "Response Body": "",
+                        "Response Status": "200 OK", "Errors": []}
+    for name in ("rdd/0000", "rdd/0001"):
+        assert c.get("segs", name).status == 404
+    assert c.get("c", "rdd").status == 404
+
+
+def test_ranged_broken_segment_is_409(daemon: Daemon) -> None:
+    c = daemon.client()
+    parts = [os.urandom(100), os.urandom(100)]
+    seg = put_segments(c, "rbroken", parts)
+    manifest = [{**seg[0], "range": "50-"}, {"data": b64(b"ok")}, {**seg[1], "range": "0-9"}]
+    assert put_manifest(c, "rbroken", manifest).status == 201
+    c.put("segs", "rbroken/0000", os.urandom(50) + parts[0][50:])  # replaced: the bytes of the range are the same
+    g = c.get("c", "rbroken")
+    assert g.status == 409 and b"/segs/rbroken/0000" in g.body  # the whole object is checked, as in Swift
+    assert c.get("c", "rbroken", Range="bytes=50-61").body == b"ok" + parts[1][:10]
+
+
+def test_nested_with_ranges_and_data(daemon: Daemon) -> None:
+    c = daemon.client()
+    p0, p1 = os.urandom(300), os.urandom(200)
+    seg = put_segments(c, "rnest", [p0, p1])
+    inner = [{**seg[0], "range": "50-249"}, {"data": b64(b"INNER")}, seg[1]]
+    r = put_manifest(c, "rnest-inner", inner)
+    assert r.status == 201, r
+    inner_bytes = p0[50:250] + b"INNER" + p1
+    inner_etag = swift_slo_etag([f"{md5(p0)}:50-249;", md5(b"INNER"), md5(p1)])
+    assert r.h("ETag") == f'"{inner_etag}"' and len(inner_bytes) == 405
+    outer = [
+        {"path": "/c/rnest-inner", "etag": inner_etag, "size_bytes": 405, "range": "100-"},
+        {"data": b64(b"OUTER")},
+        {"path": "/c/rnest-inner", "range": "-10"},
+    ]
+    r = put_manifest(c, "rnest-outer", outer, **{"Content-Type": "application/x-slo"})
+    assert r.status == 201, r
+    pieces = [p0[150:250], b"INNER", p1, b"OUTER", p1[-10:]]  # inner[100:] starts at p0[150]
+    whole = b"".join(pieces)
+    assert whole == inner_bytes[100:] + b"OUTER" + inner_bytes[-10:]
+    etag = swift_slo_etag([f"{inner_etag}:100-404;", md5(b"OUTER"), f"{inner_etag}:395-404;"])
+    assert r.h("ETag") == f'"{etag}"'
+    g = c.get("c", "rnest-outer")
+    assert g.body == whole and g.h("ETag") == f'"{etag}"'
+    assert c.request("HEAD", c.p("c", "rnest-outer")).h("Content-Length") == str(len(whole))
+    check_ranges(c, "rnest-outer", pieces)
+    doc = c.get("c", "rnest-outer", query="multipart-manifest=get").json()
+    assert doc[0]["sub_slo"] is True and doc[0]["range"] == "100-404" and doc[0]["bytes"] == 405
+    assert doc[1] == {"data": b64(b"OUTER")} and doc[2]["range"] == "395-404"
+    r = c.request("DELETE", c.p("c", "rnest-outer", query="multipart-manifest=delete"))
+    assert r.status == 200 and b"Number Deleted: 4\n" in r.body, r  # p0, p1, the inner and outer manifests
+    assert c.get("c", "rnest-inner").status == 404 and c.get("segs", "rnest/0000").status == 404

@@ -5,8 +5,9 @@ An SLO is stored as Swift stores it: the object's bytes are the manifest JSON
 (net.swift_slo.format_manifest, what `?multipart-manifest=get` returns) and its
 attrs carry the total size, the SLO ETag and the nesting depth. No segment data
 is copied; segments stay ordinary objects, checked against the manifest (size
-and ETag) whenever they are read, so a segment replaced or deleted later makes
-the SLO unreadable rather than silently different.
+and ETag of the whole object, even when only a range of it is used) whenever
+they are read, so a segment replaced or deleted later makes the SLO unreadable
+rather than silently different. Inline `data` segments live in the manifest.
 """
 
 from __future__ import annotations
@@ -24,16 +25,21 @@ from net.pithos_listing import format_iso8601
 from net.swift_slo import (
     MAX_MANIFEST_DEPTH,
     MAX_MANIFEST_SIZE,
+    MAX_STORED_MANIFEST_SIZE,
     BulkDeleteResult,
+    DataSegment,
     ManifestEntry,
     SegmentRef,
+    StoredSegment,
     format_bulk_delete,
     format_manifest,
     format_raw_manifest,
+    manifest_etag,
+    manifest_size,
     normalize_etag,
     parse_put_manifest,
     parse_stored_manifest,
-    slo_etag,
+    resolve_segment_range,
 )
 from storage_engine.metadata import errors as merr
 from storage_engine.metadata.records import ObjectVersion
@@ -52,6 +58,8 @@ SLO_DEPTH_ATTR = "slo-depth"
 _LOOKUPS = 32
 #: problems listed in a 400 answer
 _MAX_PROBLEMS = 20
+#: inline data pieces are gathered up to this size before they are sent
+_DATA_WRITE = 64 * 1024
 
 
 def is_static_large_object(v: ObjectVersion) -> bool:
@@ -77,7 +85,7 @@ class SloView:
     size: int | None = None
     read: ReadSpan | None = None
     raw_manifest: bool = False
-    entries: list[ManifestEntry] = field(default_factory=list)
+    entries: list[StoredSegment] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -100,33 +108,37 @@ class LargeObjectHandlers(HandlerBase):
         cur = await self._current(acct, cont, name)  # type: ignore[attr-defined]
         pre = self._write_precondition(r, cur)  # type: ignore[attr-defined]
         body = await read_body(r.request, MAX_MANIFEST_SIZE)
-        refs = parse_put_manifest(body)
+        items = parse_put_manifest(body)
         sem = asyncio.Semaphore(_LOOKUPS)
+        last = len(items) - 1  # as in Swift, a data segment after it makes an empty object segment "not last"
 
-        async def resolve(i: int, ref: SegmentRef) -> ResolvedSegment | str:
+        async def resolve(i: int, ref: SegmentRef) -> ResolvedSegment | list[str]:
             async with sem:
-                return await self._resolve_segment(r, acct, ref, last=i == len(refs) - 1)
+                return await self._resolve_segment(r, acct, ref, last=i == last)
 
-        found = await asyncio.gather(*(resolve(i, ref) for i, ref in enumerate(refs)))
-        problems = [f"{ref.path}, {f}" for ref, f in zip(refs, found) if isinstance(f, str)]
+        refs = [(i, it) for i, it in enumerate(items) if isinstance(it, SegmentRef)]
+        found = await asyncio.gather(*(resolve(i, ref) for i, ref in refs))
+        problems = [f"{ref.path}, {p}" for (_, ref), f in zip(refs, found) if isinstance(f, list) for p in f]
         if problems:
             more = len(problems) - _MAX_PROBLEMS
             text = "\n".join(["bad SLO manifest; errors:", *problems[:_MAX_PROBLEMS]])
             raise HTTPError(400, text + (f"\n... and {more} more" if more > 0 else ""))
-        segments = [f for f in found if isinstance(f, ResolvedSegment)]
-        depth = 1 + max(s.depth for s in segments)
+        resolved = {i: f for (i, _), f in zip(refs, found) if isinstance(f, ResolvedSegment)}
+        depth = 1 + max(s.depth for s in resolved.values())  # the codec made sure there is an object segment
         if depth > MAX_MANIFEST_DEPTH:
             raise HTTPError(400, f"bad SLO manifest: manifests nested more than {MAX_MANIFEST_DEPTH} levels deep")
-        entries = [s.entry for s in segments]
-        etag = slo_etag(e.hash for e in entries)
+        entries = [it if isinstance(it, DataSegment) else resolved[i].entry for i, it in enumerate(items)]
+        etag = manifest_etag(entries)
         want = r.headers.get("ETag")
         if want and normalize_etag(want) != etag:
-            raise HTTPError(422, "the ETag sent does not match the SLO's (MD5 of the segments' ETags)")
+            raise HTTPError(422, "the ETag sent does not match the SLO's (MD5 of the segments' ETag parts)")
         attrs = {k: v for k, v in self._attrs_from(r).items() if k != "manifest"}  # type: ignore[attr-defined]
         attrs.update(
-            {SLO_SIZE_ATTR: str(sum(e.bytes for e in entries)), SLO_ETAG_ATTR: etag, SLO_DEPTH_ATTR: str(depth)}
+            {SLO_SIZE_ATTR: str(manifest_size(entries)), SLO_ETAG_ATTR: etag, SLO_DEPTH_ATTR: str(depth)}
         )
         manifest = format_manifest(entries)
+        if len(manifest) > MAX_STORED_MANIFEST_SIZE:
+            raise HTTPError(413, f"the stored SLO manifest would be over {MAX_STORED_MANIFEST_SIZE} bytes")
 
         async def once() -> AsyncIterator[bytes]:
             yield manifest
@@ -149,21 +161,24 @@ class LargeObjectHandlers(HandlerBase):
             },
         )
 
-    async def _resolve_segment(self, r: Req, acct: str, ref: SegmentRef, *, last: bool) -> ResolvedSegment | str:
-        """The stored entry for one segment of a PUT manifest, or why it cannot be one."""
+    async def _resolve_segment(
+        self, r: Req, acct: str, ref: SegmentRef, *, last: bool
+    ) -> ResolvedSegment | list[str]:
+        """The stored entry for one segment of a PUT manifest, or why it cannot be one
+        (every problem, in Swift's order: range, size, ETag)."""
         try:
             v = await self.meta.objects.get(acct, ref.container, ref.name)
         except (merr.ObjectNotFound, merr.ContainerNotFound):
-            return "404 Not Found"
+            return ["404 Not Found"]
         if v.map is None:
-            return "404 Not Found"
+            return ["404 Not Found"]
         if r.user != acct:
             try:
                 await self.require_read(r, acct, ref.container, ref.name)
             except HTTPError:
-                return "403 Forbidden"
+                return ["403 Forbidden"]
         if v.attrs.get("manifest"):
-            return "a dynamic large object cannot be a segment"
+            return ["a dynamic large object cannot be a segment"]
         if is_static_large_object(v):
             size, etags, depth = int(v.attrs[SLO_SIZE_ATTR]), {v.attrs[SLO_ETAG_ATTR]}, _depth(v)
             recorded = v.attrs[SLO_ETAG_ATTR]
@@ -171,14 +186,26 @@ class LargeObjectHandlers(HandlerBase):
             md5 = v.attrs.get(MD5_ATTR)
             size, etags, depth = v.size, {v.etag, md5} - {None}, 0
             recorded = md5 or v.etag
+        problems: list[str] = []
+        span = None
+        length = size
+        if ref.range is not None:
+            try:
+                span = resolve_segment_range(ref.range, size)  # None: all of it, kept without a range
+            except InvalidManifest:
+                problems.append(f"Unsatisfiable Range (segment {size} bytes)")
+            else:
+                length = size if span is None else span.length
+        if length == 0 and not last:
+            problems.append("Too small; each segment but the last must be at least 1 byte")
         if ref.size_bytes is not None and ref.size_bytes != size:
-            return f"Size Mismatch (manifest {ref.size_bytes}, segment {size} bytes)"
+            problems.append(f"Size Mismatch (manifest {ref.size_bytes}, segment {size} bytes)")
         if ref.etag is not None and ref.etag not in etags:
-            return "Etag Mismatch"
-        if size == 0 and not last:
-            return "Too small; each segment but the last must be at least 1 byte"
+            problems.append("Etag Mismatch")
+        if problems:
+            return problems
         entry = ManifestEntry(
-            ref.container, ref.name, recorded, size, v.content_type, format_iso8601(v.mtime), depth > 0
+            ref.container, ref.name, recorded, size, v.content_type, format_iso8601(v.mtime), depth > 0, span
         )
         return ResolvedSegment(entry, depth)
 
@@ -226,8 +253,8 @@ class LargeObjectHandlers(HandlerBase):
         finally:
             await pieces.aclose()  # type: ignore[attr-defined]
 
-    async def _manifest(self, v: ObjectVersion) -> list[ManifestEntry]:
-        if v.size > MAX_MANIFEST_SIZE:
+    async def _manifest(self, v: ObjectVersion) -> list[StoredSegment]:
+        if v.size > MAX_STORED_MANIFEST_SIZE:
             raise HTTPError(409, f"{v.container}/{v.name}: the stored SLO manifest is too large")
         data = bytearray()
         async for piece in self.store.read(v):
@@ -238,27 +265,45 @@ class LargeObjectHandlers(HandlerBase):
             raise HTTPError(409, f"{v.container}/{v.name}: unreadable SLO manifest ({exc.reason})") from None
 
     async def _slo_read(
-        self, r: Req, top: ObjectVersion, entries: list[ManifestEntry], start: int, end: int
+        self, r: Req, top: ObjectVersion, entries: list[StoredSegment], start: int, end: int
     ) -> AsyncIterator[bytes]:
-        async for seg, lo, hi in self._slo_leaves(r, top, entries, start, end, 1):
-            async for piece in self.store.read(seg, lo, hi):
-                yield piece
+        held = bytearray()  # consecutive inline data, sent together rather than as tiny writes
+        async for leaf in self._slo_leaves(r, top, entries, start, end, 1):
+            if isinstance(leaf, bytes):
+                held += leaf
+                if len(held) < _DATA_WRITE:
+                    continue
+            if held:
+                yield bytes(held)
+                held.clear()
+            if not isinstance(leaf, bytes):
+                seg, lo, hi = leaf
+                async for piece in self.store.read(seg, lo, hi):
+                    yield piece
+        if held:
+            yield bytes(held)
 
     async def _slo_leaves(
-        self, r: Req, top: ObjectVersion, entries: list[ManifestEntry], start: int, end: int, depth: int
-    ) -> AsyncIterator[tuple[ObjectVersion, int, int]]:
-        """(segment, first, last byte in it) for the bytes start..end of these entries,
-        following sub-manifests; segments outside the span are not even looked up."""
+        self, r: Req, top: ObjectVersion, entries: list[StoredSegment], start: int, end: int, depth: int
+    ) -> AsyncIterator[tuple[ObjectVersion, int, int] | bytes]:
+        """(segment, first, last byte in it) or inline bytes for the bytes start..end of
+        these entries, following sub-manifests (into the range of them a segment uses);
+        segments outside the span are not even looked up."""
         off = 0
         for e in entries:
             lo = off
-            off += e.bytes
-            if e.bytes == 0 or off - 1 < start:
+            off += e.length
+            if e.length == 0 or off - 1 < start:
                 continue
             if lo > end:
                 break
-            seg = await self._slo_segment(r, top, e)
             first, last = max(start, lo) - lo, min(end, off - 1) - lo
+            if isinstance(e, DataSegment):
+                yield e.data[first : last + 1]
+                continue
+            seg = await self._slo_segment(r, top, e)
+            if e.range is not None:  # offsets in the part used -> offsets in the object
+                first, last = first + e.range.start, last + e.range.start
             if e.sub_slo:
                 if depth >= MAX_MANIFEST_DEPTH:
                     raise self._broken(top, e, "manifests nested too deep")
@@ -318,12 +363,14 @@ class LargeObjectHandlers(HandlerBase):
         )
 
     async def _delete_segments(
-        self, r: Req, acct: str, entries: list[ManifestEntry], result: BulkDeleteResult,
+        self, r: Req, acct: str, entries: list[StoredSegment], result: BulkDeleteResult,
         seen: set[tuple[str, str]], depth: int,
     ) -> None:
+        """Inline data has nothing to delete; an object used for several ranges (or
+        several times) is deleted once."""
         by = r.user or acct
         for e in entries:
-            if (e.container, e.name) in seen:
+            if isinstance(e, DataSegment) or (e.container, e.name) in seen:
                 continue
             seen.add((e.container, e.name))
             try:
