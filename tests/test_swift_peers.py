@@ -266,3 +266,54 @@ def test_swift_clients_check_objects_the_nefeli_client_uploaded(server, tmp_path
     dst.mkdir()
     run(swift, "download", "hashed", cwd=dst)  # fails on an ETag that is not the MD5 of the bytes
     assert md5_tree(dst) == sums
+
+
+@pytest.mark.peer("swift")
+def test_swift_command_slo_ranges_and_data(server, tmp_path):  # noqa: F811
+    """An SLO made of segment ranges and inline data (PUT with the library): `swift stat`
+    shows its size, `swift download` reads it whole (it checks the byte count against
+    Content-Length; for an SLO it does not compare the ETag with an MD5), and `swift delete`
+    removes the ranged segments with ?multipart-manifest=delete, skipping the data segments."""
+    swiftclient = pytest.importorskip("swiftclient", reason="python-swiftclient not installed (pip install .[test])")
+    import base64
+    import json
+
+    swift = require_program("swift")["swift"] if _on_path("swift") else _venv_swift()
+    user, key = _swift_key(server)
+    conn = swiftclient.Connection(authurl=f"{server.url}/auth/v1.0", user=user, key=key, auth_version="1", retries=0)
+    conn.put_container("rdslo")
+    conn.put_container("rdslo_segments")
+    a, b = os.urandom(MiB + 5), os.urandom(3 * MiB)
+    ea = conn.put_object("rdslo_segments", "a", contents=a)
+    eb = conn.put_object("rdslo_segments", "b", contents=b)
+    manifest = [
+        {"path": "/rdslo_segments/a", "etag": ea, "size_bytes": len(a), "range": "5-"},
+        {"data": base64.b64encode(b"\n--interstitial--\n").decode()},
+        {"path": "/rdslo_segments/b", "etag": eb, "size_bytes": len(b), "range": f"{MiB}-{2 * MiB - 1}"},
+        {"path": "/rdslo_segments/a", "range": "-3"},
+    ]
+    got: dict = {}
+    conn.put_object(
+        "rdslo", "mixed", contents=json.dumps(manifest), query_string="multipart-manifest=put", response_dict=got
+    )
+    assert got["status"] == 201
+    want = a[5:] + b"\n--interstitial--\n" + b[MiB : 2 * MiB] + a[-3:]
+    parts = [f"{ea}:5-{len(a) - 1};", hashlib.md5(b"\n--interstitial--\n").hexdigest(), f"{eb}:{MiB}-{2 * MiB - 1};",
+             f"{ea}:{len(a) - 3}-{len(a) - 1};"]
+    assert got["headers"]["etag"] == '"%s"' % hashlib.md5("".join(parts).encode()).hexdigest()
+    headers, body = conn.get_object("rdslo", "mixed", headers={"Range": f"bytes={MiB - 10}-{MiB + 20}"})
+    assert body == want[MiB - 10 : MiB + 21]
+
+    env = {**os.environ, "OS_STORAGE_URL": storage_url(server), "OS_AUTH_TOKEN": server.token}
+    env.pop("ST_AUTH", None)
+
+    def sw(*args: str) -> str:
+        r = subprocess.run([swift, *args], env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, f"swift {' '.join(args)} → {r.returncode}\n{r.stdout}\n{r.stderr}"
+        return r.stdout + r.stderr
+
+    assert "Content Length: " + str(len(want)) in sw("stat", "rdslo", "mixed")
+    sw("download", "rdslo", "mixed", "-o", str(tmp_path / "mixed.bin"))
+    assert (tmp_path / "mixed.bin").read_bytes() == want
+    sw("delete", "rdslo", "mixed")
+    assert sw("list", "rdslo_segments").split() == [] and sw("list", "rdslo").split() == []
