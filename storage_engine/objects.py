@@ -35,7 +35,7 @@ import hashlib
 import logging
 import os
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -578,22 +578,50 @@ class ObjectStore:
         replace_meta: bool,
         precondition: Precondition | None,
     ) -> WriteResult:
+        # A move is the same object elsewhere (its UUID goes along); a copy is a new one.
+        result = await self.copy_bytes(
+            source, stream_source(self.read(source)), source.size, dcont, dst, modified_by=modified_by,
+            content_type=content_type, meta=meta, replace_meta=replace_meta, precondition=precondition,
+            uuid=source.uuid if move else None,
+        )
+        if move:
+            await self.delete(source.account, source.container, source.name, modified_by=modified_by)
+        return result
+
+    async def copy_bytes(
+        self,
+        source: ObjectVersion,
+        data: ByteSource,
+        length: int,
+        dcont: Container,
+        dst: tuple[str, str, str],
+        *,
+        modified_by: str,
+        content_type: str | None = None,
+        meta: Mapping[str, str | None] | None = None,
+        replace_meta: bool = False,
+        precondition: Precondition | None = None,
+        drop_attrs: Collection[str] = (),
+        uuid: str | None = None,
+    ) -> WriteResult:
+        """A copy of ``source`` whose bytes are read from ``data`` and stored anew: a copy
+        between containers of different block policies, or of what a large object
+        reads as (its segments joined). Metadata as for ``copy``; ``source``'s attrs
+        but ``drop_attrs`` (and the MD5, computed again) go along; a new UUID unless
+        ``uuid`` is given."""
         new_meta: dict[str, str] = {} if replace_meta else dict(source.meta)
         for k, v in (meta or {}).items():
             if v:
                 new_meta[k.lower()] = v
             else:
                 new_meta.pop(k.lower(), None)
-        # A move is the same object elsewhere (its UUID goes along); a copy is a new one.
-        result = await self.put_stream(
-            dst[0], dcont, dst[2], stream_source(self.read(source)), length=source.size, modified_by=modified_by,
+        drop = {MD5_ATTR, *drop_attrs}
+        return await self.put_stream(
+            dst[0], dcont, dst[2], data, length=length, modified_by=modified_by,
             content_type=content_type or source.content_type, meta=new_meta,
-            attrs={k: v for k, v in source.attrs.items() if k != MD5_ATTR}, precondition=precondition,
-            uuid=source.uuid if move else new_object_uuid(),
+            attrs={k: v for k, v in source.attrs.items() if k not in drop}, precondition=precondition,
+            uuid=uuid or new_object_uuid(),
         )
-        if move:
-            await self.delete(source.account, source.container, source.name, modified_by=modified_by)
-        return result
 
     async def update_meta(
         self,

@@ -428,3 +428,72 @@ def test_nested_with_ranges_and_data(daemon: Daemon) -> None:
     r = c.request("DELETE", c.p("c", "rnest-outer", query="multipart-manifest=delete"))
     assert r.status == 200 and b"Number Deleted: 4\n" in r.body, r  # p0, p1, the inner and outer manifests
     assert c.get("c", "rnest-inner").status == 404 and c.get("segs", "rnest/0000").status == 404
+
+
+# --- copies: on the Swift path a large object is copied as the bytes it reads as ------
+
+
+def test_swift_copy_of_an_slo_is_a_plain_object_of_the_joined_segments(daemon: Daemon) -> None:
+    c = daemon.client()
+    parts = [os.urandom(BS + 10), os.urandom(700), b"end"]
+    whole = b"".join(parts)
+    assert put_manifest(c, "to-copy", put_segments(c, "to-copy", parts), **{"X-Object-Meta-K": "v",
+                        "Content-Type": "text/x-slo"}).status == 201
+    r = c.request("PUT", c.p("c", "joined", api="swift"), headers={"X-Copy-From": "/c/to-copy", "X-Object-Meta-New": "n"})
+    assert r.status == 201, r
+    assert r.h("ETag") == md5(whole)
+    for api in ("swift", "pithos"):
+        g = c.get("c", "joined", api=api)
+        assert g.status == 200 and g.body == whole
+        assert g.h("X-Static-Large-Object") is None
+        assert g.h("X-Object-Meta-K") == "v" and g.h("X-Object-Meta-New") == "n" and g.h("Content-Type") == "text/x-slo"
+    assert c.get("c", "joined", api="swift").h("ETag") == md5(whole)
+    assert c.get("c", "joined", query="multipart-manifest=get").body == whole  # not a manifest any more
+    # COPY does the same, into another container (other block policy) too
+    r = c.request("COPY", c.p("c", "to-copy", api="swift"), headers={"Destination": "/segs/joined2"})
+    assert r.status == 201, r
+    g = c.get("segs", "joined2", api="swift")
+    assert g.body == whole and g.h("ETag") == md5(whole) and g.h("X-Static-Large-Object") is None
+    # the joined copy does not depend on the segments any more
+    assert c.request("DELETE", c.p("segs", "to-copy/0000", api="swift")).status == 204
+    assert c.get("c", "joined", api="swift").body == whole
+    r = c.request("PUT", c.p("c", "joined3", api="swift"), headers={"X-Copy-From": "/c/to-copy"})
+    assert r.status == 409 and b"to-copy/0000" in r.body, r  # a broken SLO cannot be copied
+    assert c.get("c", "joined3", api="swift").status == 404
+
+
+def test_copying_the_manifest_itself(daemon: Daemon) -> None:
+    """?multipart-manifest=get on a Swift copy, any copy on the Pithos path, and moves
+    keep the manifest: another SLO over the same segments."""
+    c = daemon.client()
+    parts = [os.urandom(BS), b"tail"]
+    assert put_manifest(c, "man", put_segments(c, "man", parts)).status == 201
+    etag = f'"{slo_etag(parts)}"'
+    r = c.request("PUT", c.p("c", "man-copy", api="swift", query="multipart-manifest=get"),
+                  headers={"X-Copy-From": "/c/man"})
+    assert r.status == 201, r
+    r = c.request("COPY", c.p("c", "man", api="swift", query="multipart-manifest=get"),
+                  headers={"Destination": "/c/man-copy2"})
+    assert r.status == 201, r
+    assert c.request("PUT", c.p("c", "man-pithos"), headers={"X-Copy-From": "/c/man"}).status == 201
+    assert c.request("COPY", c.p("c", "man-pithos"), headers={"Destination": "/c/man-pithos2"}).status == 201
+    assert c.request("PUT", c.p("c", "man-moved", api="swift"), headers={"X-Move-From": "/c/man-pithos2"}).status == 201
+    for name in ("man-copy", "man-copy2", "man-pithos", "man-moved"):
+        g = c.get("c", name, api="swift")
+        assert g.body == b"".join(parts) and g.h("X-Static-Large-Object") == "True" and g.h("ETag") == etag, name
+
+
+def test_swift_copy_of_a_dynamic_large_object(daemon: Daemon) -> None:
+    c = daemon.client()
+    parts = [os.urandom(2000), os.urandom(BS + 3)]
+    put_segments(c, "dlo", parts)
+    assert c.put("c", "dlo", b"", api="swift", **{"X-Object-Manifest": "segs/dlo/"}).status == 201
+    r = c.request("PUT", c.p("c", "dlo-joined", api="swift"), headers={"X-Copy-From": "/c/dlo"})
+    assert r.status == 201, r
+    g = c.get("c", "dlo-joined", api="swift")
+    assert g.body == b"".join(parts) and g.h("X-Object-Manifest") is None and g.h("ETag") == md5(b"".join(parts))
+    r = c.request("PUT", c.p("c", "dlo-man", api="swift", query="multipart-manifest=get"),
+                  headers={"X-Copy-From": "/c/dlo"})
+    assert r.status == 201, r
+    g = c.get("c", "dlo-man", api="swift")
+    assert g.h("X-Object-Manifest") == "segs/dlo/" and g.body == b"".join(parts)

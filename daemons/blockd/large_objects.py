@@ -41,6 +41,7 @@ from net.swift_slo import (
     parse_stored_manifest,
     resolve_segment_range,
 )
+from storage_engine.metadata import Precondition, WriteResult
 from storage_engine.metadata import errors as merr
 from storage_engine.metadata.records import ObjectVersion
 from storage_engine.objects import MD5_ATTR, stream_source
@@ -58,6 +59,8 @@ SLO_DEPTH_ATTR = "slo-depth"
 _LOOKUPS = 32
 #: problems listed in a 400 answer
 _MAX_PROBLEMS = 20
+#: the largest joined content a copy of a large object makes (Swift's max_file_size)
+MAX_JOINED_COPY = 5 * 1024**3
 #: inline data pieces are gathered up to this size before they are sent
 _DATA_WRITE = 64 * 1024
 
@@ -335,6 +338,52 @@ class LargeObjectHandlers(HandlerBase):
     def _broken(top: ObjectVersion, e: ManifestEntry, why: str) -> HTTPError:
         log.warning("SLO %s/%s/%s: segment %s %s", top.account, top.container, top.name, e.path, why)
         return HTTPError(409, f"SLO segment {e.path}: {why}")
+
+    # ------------------------------------------------------------------ COPY
+
+    async def copy_joined(
+        self,
+        r: Req,
+        src: tuple[str, str, str],
+        serial: int | None,
+        dst: tuple[str, str, str],
+        *,
+        content_type: str | None,
+        meta: dict[str, str] | None,
+        fresh: bool,
+        precondition: Precondition | None,
+    ) -> WriteResult | None:
+        """Swift's copy of a large object (COPY, or PUT with X-Copy-From, on the Swift
+        path): a plain object holding the bytes the source reads as, its segments
+        joined, as Swift's copy middleware makes by reading the source with a GET.
+        With ``?multipart-manifest=get`` the manifest itself is copied instead (the
+        usual copy: another manifest over the same segments); so it is on the Pithos
+        path. None when that usual copy applies."""
+        if r.api != "swift" or r.query.get("multipart-manifest") == "get":
+            return None
+        v = await self._version(*src, serial)  # type: ignore[attr-defined]
+        # segments are read as the source's reader: the caller's rights in the source account
+        rs = Req(r.request, r.api, src[0], src[1], src[2], r.user, r.base)
+        if is_static_large_object(v):
+            size = int(v.attrs[SLO_SIZE_ATTR])
+            data = self._slo_read(rs, v, await self._manifest(v), 0, size - 1)
+        elif v.attrs.get("manifest"):
+            segments = await self._manifest_segments(rs, src[0], v.attrs["manifest"])  # type: ignore[attr-defined]
+            size = sum(s.size for s in segments)
+            data = self._read_segments(segments, 0, size - 1)  # type: ignore[attr-defined]
+        else:
+            return None
+        if size > MAX_JOINED_COPY:
+            raise HTTPError(
+                413, f"a copy of a large object's content is limited to {MAX_JOINED_COPY} bytes "
+                "(copy its manifest with ?multipart-manifest=get)",
+            )
+        c = await self.meta.containers.get(dst[0], dst[1])
+        return await self.store.copy_bytes(
+            v, stream_source(data), size, c, dst, modified_by=r.user or dst[0], content_type=content_type,
+            meta=meta, replace_meta=fresh, precondition=precondition,
+            drop_attrs=(SLO_SIZE_ATTR, SLO_ETAG_ATTR, SLO_DEPTH_ATTR, "manifest"),
+        )
 
     # ------------------------------------------------------------------ DELETE
 

@@ -313,11 +313,17 @@ class ObjectHandlers(HandlerBase):
             else:
                 await self.require_read(r, src_acct, src_cont, src_name)
             fresh = truthy(r.headers.get("X-Fresh-Metadata"))
-            result = await self.store.copy(
+            ctype = self._content_type(r, None) if r.headers.get("Content-Type") else None
+            joined = None
+            if not move_from:
+                joined = await self.copy_joined(
+                    r, (src_acct, src_cont, src_name), self._source_version(r), (acct, cont, name),
+                    content_type=ctype, meta=meta or None, fresh=fresh, precondition=pre,
+                )
+            result = joined or await self.store.copy(
                 (src_acct, src_cont, src_name), (acct, cont, name), move=bool(move_from), modified_by=by,
                 serial=None if move_from else self._source_version(r),
-                content_type=self._content_type(r, None) if r.headers.get("Content-Type") else None,
-                meta=meta or None, replace_meta=fresh, precondition=pre,
+                content_type=ctype, meta=meta or None, replace_meta=fresh, precondition=pre,
             )
         else:
             length = r.request.content_length
@@ -379,11 +385,18 @@ class ObjectHandlers(HandlerBase):
         cur = await self._current(dacct, dcont, dname)
         pre = self._write_precondition(r, cur)
         meta = prefixed(r.headers, "x-object-meta-")
-        result = await self.store.copy(
+        ctype = self._content_type(r, None) if r.headers.get("Content-Type") else None
+        fresh = truthy(r.headers.get("X-Fresh-Metadata"))
+        serial = None if move else self._serial(r) or self._source_version(r)
+        joined = None
+        if not move:
+            joined = await self.copy_joined(
+                r, (acct, cont, name), serial, (dacct, dcont, dname),
+                content_type=ctype, meta=meta or None, fresh=fresh, precondition=pre,
+            )
+        result = joined or await self.store.copy(
             (acct, cont, name), (dacct, dcont, dname), move=move, modified_by=r.user or acct,
-            serial=None if move else self._serial(r) or self._source_version(r),
-            content_type=self._content_type(r, None) if r.headers.get("Content-Type") else None,
-            meta=meta or None, replace_meta=truthy(r.headers.get("X-Fresh-Metadata")), precondition=pre,
+            serial=serial, content_type=ctype, meta=meta or None, replace_meta=fresh, precondition=pre,
         )
         v = result.version
         headers = {"X-Object-Version": str(v.serial), "X-Object-Hash": v.etag}
