@@ -255,7 +255,7 @@ def test_without_the_backfill_the_swift_path_sends_no_etag_and_a_restart_with_it
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     tmp = tmp_path_factory.mktemp("blockd-no-md5")
-    d = start_daemon(tmp, "--no-md5-backfill")
+    d = start_daemon(tmp, "--md5-backfill", "off")
     c = d.client()
     assert c.put_container("pithos", scheme="sha256", block_size=BS).status == 201
     data = os.urandom(BS + 1)
@@ -268,5 +268,24 @@ def test_without_the_backfill_the_swift_path_sends_no_etag_and_a_restart_with_it
         c = d.client()
         # the first Swift request that meets it has no ETag yet, and queues it
         assert swift_etag_eventually(c, "pithos", "o") == hashlib.md5(data).hexdigest()
+    finally:
+        d.stop_cleanly()
+
+
+def test_on_demand_the_md5_is_computed_once_a_swift_request_needs_it(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    d = start_daemon(tmp_path_factory.mktemp("blockd-md5-on-demand"), "--md5-backfill", "on-demand")
+    try:
+        c = d.client()
+        assert c.put_container("pithos", scheme="sha256", block_size=BS).status == 201
+        data = os.urandom(2 * BS + 3)
+        put_by_hashes(c, "pithos", "o", data)
+        time.sleep(0.3)
+        assert metric(c, "nefeli_blockd_md5_backfill_filled_total") == 0  # nothing computed for Pithos clients
+        assert c.get("pithos", "o").status == 200
+        assert metric(c, "nefeli_blockd_md5_backfill_filled_total") == 0
+        assert swift_etag_eventually(c, "pithos", "o") == hashlib.md5(data).hexdigest()
+        assert metric(c, "nefeli_blockd_md5_backfill_filled_total") == 1
     finally:
         d.stop_cleanly()

@@ -60,10 +60,11 @@ class BlockdConfig:
         help="drop stored blocks from the page cache once they are on disk, so uploads do not evict what readers use",
         reloadable=False,
     )
-    md5_backfill: bool = setting(
-        True,
-        help="compute in the background the MD5 of objects stored from block hashes or partial updates, "
-        "so the Swift API can send it as their ETag",
+    md5_backfill: Literal["eager", "on-demand", "off"] = setting(
+        "eager",
+        help="MD5 (the Swift ETag) of objects stored from block hashes or by partial updates: computed in the "
+        "background right after the write (eager), only once a Swift request meets the object (on-demand), "
+        "or never (off)",
         reloadable=False,
     )
     max_partial_update: int = setting(

@@ -60,7 +60,7 @@ async def main(ctx: Context[BlockdConfig]) -> int | None:
         store_config=StoreConfig(drop_cache_after_sync=cfg.drop_written_cache),
     )
     runner: web.AppRunner | None = None
-    backfill = Md5Backfill(store) if cfg.md5_backfill else None
+    backfill = Md5Backfill(store) if cfg.md5_backfill != "off" else None
     try:
         if first:  # before listening: whoever sees the server up can already read the token
             await bootstrap(store, cfg, cfg.listen)

@@ -60,14 +60,17 @@ class ObjectHandlers(HandlerBase):
         if r_api == "swift":
             md5 = v.attrs.get(MD5_ATTR)
             if not md5:
-                self.want_md5(v)
+                self.want_md5(v, needed=True)
             return md5 or None
         return v.etag
 
-    def want_md5(self, v: ObjectVersion) -> None:
+    def want_md5(self, v: ObjectVersion, *, needed: bool = False) -> None:
         """Have the MD5 of a version stored without one computed in the background
-        (hashmap PUTs, partial updates: storage_engine.md5_backfill)."""
-        if self.md5_backfill is not None and v.map is not None and not v.attrs.get(MD5_ATTR):
+        (hashmap PUTs, partial updates: storage_engine.md5_backfill): right after the
+        write under md5_backfill "eager", once a Swift request ``needed`` it otherwise."""
+        if self.md5_backfill is None or v.map is None or v.attrs.get(MD5_ATTR):
+            return
+        if needed or self.config.md5_backfill == "eager":
             self.md5_backfill.schedule(v)
 
     def object_headers(self, api: str, v: ObjectVersion) -> dict[str, str]:
