@@ -47,6 +47,18 @@ def put_manifest(c: Client, name: str, manifest: object, api: str = "swift", **h
     return c.request("PUT", c.p("c", name, api=api, query="multipart-manifest=put"), body, headers)
 
 
+def delete_with_segments(c: Client, name: str) -> object:
+    """DELETE ?multipart-manifest=delete asking for JSON; the bulk-delete answer."""
+    r = c.request("DELETE", c.p("c", name, api="swift", query="multipart-manifest=delete"),
+                  headers={"Accept": "application/json"})
+    assert r.status == 200, r
+    return r.json()
+
+
+def bulk_deleted(n: int) -> dict[str, object]:
+    return {"Number Deleted": n, "Number Not Found": 0, "Response Body": "", "Response Status": "200 OK", "Errors": []}
+
+
 def slo_etag(parts: list[bytes]) -> str:
     return md5("".join(md5(p) for p in parts).encode())
 
@@ -120,11 +132,7 @@ def test_delete(daemon: Daemon) -> None:
     assert c.request("DELETE", c.p("c", "del-plain", api="swift")).status == 204
     assert c.get("segs", "del/0000").status == 200  # a plain DELETE keeps the segments
     assert put_manifest(c, "del-all", seg).status == 201
-    r = c.request("DELETE", c.p("c", "del-all", api="swift", query="multipart-manifest=delete"),
-                  headers={"Accept": "application/json"})
-    assert r.status == 200, r
-    assert r.json() == {"Number Deleted": 3, "Number Not Found": 0, "Response Body": "",
-                        "Response Status": "200 OK", "Errors": []}
+    assert delete_with_segments(c, "del-all") == bulk_deleted(3)
     for name in ("del/0000", "del/0001"):
         assert c.get("segs", name).status == 404
     assert c.get("c", "del-all").status == 404
@@ -373,12 +381,8 @@ def test_ranges_and_data_delete(daemon: Daemon) -> None:
     ]
     assert put_manifest(c, "rdd", manifest).status == 201
     assert c.get("c", "rdd").body == x[:5] + b"between" + x[5:] + y[-1:]
-    r = c.request("DELETE", c.p("c", "rdd", api="swift", query="multipart-manifest=delete"),
-                  headers={"Accept": "application/json"})
-    assert r.status == 200, r
     # the segment used twice is deleted once, the data segment has nothing to delete
-    assert r.json() == {"Number Deleted": 3, "Number Not Found": 0, "Response Body": "",
-                        "Response Status": "200 OK", "Errors": []}
+    assert delete_with_segments(c, "rdd") == bulk_deleted(3)
     for name in ("rdd/0000", "rdd/0001"):
         assert c.get("segs", name).status == 404
     assert c.get("c", "rdd").status == 404
