@@ -247,3 +247,30 @@ def test_only_the_account_itself_sets_its_quota(daemon: Daemon) -> None:
     intruder = daemon.client(daemon.new_account("intruder"), account="guarded")
     assert intruder.request("POST", intruder.p(), headers={"X-Account-Policy-Quota": "0"}).status == 403
     assert owner.request("HEAD", owner.p()).h("X-Account-Policy-Quota") == "100"
+
+
+def test_an_object_over_the_largest_size_is_refused_before_it_is_sent(daemon: Daemon) -> None:
+    from net.pithos_hashmap import MAX_OBJECT_SIZE
+
+    c = daemon.client()
+    assert c.put_container("huge").status in (201, 202)
+    answer = _answer_without_body(daemon.port, c.p("huge", "o", api="swift"), daemon.token, MAX_OBJECT_SIZE + 1)
+    assert answer.startswith(b"HTTP/1.1 413"), answer
+    assert c.get("huge", "o").status == 404
+
+
+def test_info_lists_what_the_server_supports(daemon: Daemon) -> None:
+    """Swift's capability discovery: no token, at the root of both prefixes."""
+    c = daemon.client()
+    for path in ("/info", "/object-store/info"):
+        r = c.request("GET", path, auth=False)
+        assert r.status == 200 and r.h("Content-Type").startswith("application/json"), r
+        info = r.json()
+        assert info["swift"]["max_file_size"] == 5 * 2**40
+        assert info["swift"]["max_object_name_length"] == 1024
+        assert info["swift"]["container_listing_limit"] == 10000
+        assert info["slo"] == {"max_manifest_segments": 1000, "max_manifest_size": 8 * 2**20, "min_segment_size": 1}
+        assert "bulk_delete" not in info  # not supported: clients then delete one by one
+        assert info["nefeli"]["hash_schemes"] == ["blake3", "sha256"]
+    assert c.request("HEAD", "/info", auth=False).status == 200
+    assert c.request("POST", "/info", auth=False).status == 405

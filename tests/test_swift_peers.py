@@ -325,3 +325,30 @@ def test_swift_command_slo_ranges_and_data(server, tmp_path):  # noqa: F811
     assert (tmp_path / "mixed.bin").read_bytes() == want
     sw("delete", "rdslo", "mixed")
     assert sw("list", "rdslo_segments").split() == [] and sw("list", "rdslo").split() == []
+
+
+@pytest.mark.peer("swift")
+def test_swift_capabilities_choose_slo_for_segmented_uploads(server, tmp_path):  # noqa: F811
+    """`swift capabilities` reads /info; with `slo` listed there, `swift upload -S`
+    (no --use-slo) makes a static large object, and `--use-dlo` a dynamic one."""
+    swift = require_program("swift")["swift"] if _on_path("swift") else _venv_swift()
+    env = {**os.environ, "OS_STORAGE_URL": storage_url(server), "OS_AUTH_TOKEN": server.token}
+    env.pop("ST_AUTH", None)
+
+    def sw(*a: str, cwd: Path | None = None) -> str:
+        r = subprocess.run([swift, *a], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, f"swift {' '.join(a)} → {r.returncode}\n{r.stdout}\n{r.stderr}"
+        return r.stdout
+
+    caps = sw("capabilities")
+    assert "slo" in caps and "max_manifest_segments: 1000" in caps, caps
+    src = tmp_path / "src"
+    data = write_random(src / "seg.bin", 3 * MiB + 5, seed=9)
+    sw("upload", "-S", str(MiB), "capcont", "seg.bin", cwd=src)
+    assert "Static-Large-Object: True" in sw("stat", "capcont", "seg.bin")
+    sw("upload", "-S", str(MiB), "--use-dlo", "--object-name", "dlo.bin", "capcont", "seg.bin", cwd=src)
+    assert "Manifest: capcont_segments/dlo.bin/" in sw("stat", "capcont", "dlo.bin")
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    sw("download", "capcont", "seg.bin", "dlo.bin", cwd=dst)
+    assert (dst / "seg.bin").read_bytes() == data == (dst / "dlo.bin").read_bytes()

@@ -65,16 +65,26 @@ BODY_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def body_source(request: web.Request) -> Any:
-    """``async read(n)`` over the request body; a broken body raises ShortBody (499).
+def body_source(request: web.Request, limit: int | None = None) -> Any:
+    """``async read(n)`` over the request body; a broken body raises ShortBody (499),
+    one that goes past ``limit`` bytes PayloadTooLarge (413: a chunked body has no
+    Content-Length to refuse up front).
 
     It also has ``readany()``: whatever the body has buffered (a whole network
     chunk, no copy), which is what ObjectStore.write_stream prefers."""
     content = request.content
+    seen = 0
+
+    def counted(data: bytes) -> bytes:
+        nonlocal seen
+        seen += len(data)
+        if limit is not None and seen > limit:
+            raise PayloadTooLarge(f"body over {limit} bytes")
+        return data
 
     async def read(n: int) -> bytes:
         try:
-            return await content.read(n)
+            return counted(await content.read(n))
         except BODY_ERRORS as exc:
             raise ShortBody(f"request body broken: {exc.__class__.__name__}") from None
 
@@ -84,7 +94,7 @@ def body_source(request: web.Request) -> Any:
                 # one buffered network chunk as it is (readany() would join them: a copy)
                 data, end_of_http_chunk = await content.readchunk()
                 if data or not end_of_http_chunk:
-                    return data
+                    return counted(data)
         except BODY_ERRORS as exc:
             raise ShortBody(f"request body broken: {exc.__class__.__name__}") from None
 

@@ -20,6 +20,7 @@ from net.http_range import (
     select_ranges,
 )
 from net.object_names import validate_container, validate_object
+from net.pithos_hashmap import MAX_OBJECT_SIZE
 from net.pithos_listing import format_version_timestamp
 from storage_engine.metadata import Precondition, Subdir, check_quota
 from storage_engine.metadata import errors as merr
@@ -333,13 +334,15 @@ class ObjectHandlers(HandlerBase):
             chunked = "chunked" in (r.headers.get("Transfer-Encoding") or "").lower()
             if length is None and not chunked:
                 raise HTTPError(411, "Content-Length or chunked transfer encoding required")
+            if length is not None and length > MAX_OBJECT_SIZE:
+                raise HTTPError(413, f"an object is at most {MAX_OBJECT_SIZE} bytes (max_file_size in /info)")
             if length is not None and has_quota:
                 # refuse a body that cannot fit before receiving it (the commit checks
                 # again, exactly); replacing the current version is counted as freeing it
                 freed = cur.size if cur is not None else 0
                 check_quota(ref, length, freed, freed)
             result = await self.store.put_stream(
-                acct, c, name, body_source(r.request), length=length, modified_by=by,
+                acct, c, name, body_source(r.request, MAX_OBJECT_SIZE), length=length, modified_by=by,
                 content_type=self._content_type(r) or "application/octet-stream", meta=meta,
                 attrs=self._attrs_from(r), precondition=pre, expect_etag=r.headers.get("ETag"),
             )

@@ -24,7 +24,10 @@ from storage_engine.md5_backfill import Md5Backfill
 from storage_engine.objects import ObjectStore
 
 from .accounts import AccountHandlers
+from daemons.runtime import package_version
+
 from .auth import AuthHandlers
+from .capabilities import INFO_PATHS, capabilities
 from .config import BlockdConfig
 from .containers import ContainerHandlers
 from .errors import ErrorMiddleware
@@ -68,6 +71,7 @@ class Server(
         self.metrics = Metrics()
         self.started = time.time()
         self.md5_backfill = md5_backfill
+        self.version = package_version()
 
     # ------------------------------------------------------------------ app
 
@@ -98,6 +102,10 @@ class Server(
                 text=self.metrics.render(stats), content_type="text/plain", charset="utf-8",
                 headers={"X-Content-Type-Options": "nosniff"},
             )
+        if path in INFO_PATHS:  # capability discovery, no token needed (as Swift)
+            if request.method not in ("GET", "HEAD"):
+                raise HTTPError(405, "GET or HEAD /info", {"Allow": "GET, HEAD"})
+            return web.json_response(capabilities(self.config, self.version))
         if path in ("/auth/v1.0", "/auth/v1.0/", "/auth/v1", "/v1.0", "/auth/1.0"):
             return await self.auth_v1(request)
         if path.rstrip("/") == "/identity/v2.0/tokens":

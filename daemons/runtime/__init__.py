@@ -5,7 +5,7 @@ console script calls ``App("nefeli-xyz", Config, main).run()``. See app.py.
 """
 
 from .activation import ListenFds, take_listen_fds
-from .app import App, run
+from .app import App, package_version, run
 from .config import ConfigError, ConfigLoader, Loaded, RuntimeSettings, Setting, setting
 from .context import Context
 from .logsetup import configure_logging
@@ -22,6 +22,7 @@ __all__ = [
     "RuntimeSettings",
     "Setting",
     "configure_logging",
+    "package_version",
     "run",
     "setting",
     "take_listen_fds",

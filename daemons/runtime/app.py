@@ -37,7 +37,8 @@ C = TypeVar("C")
 log = logging.getLogger("nefeli.runtime")
 
 
-def _package_version() -> str | None:
+def package_version() -> str | None:
+    """nefeli's installed version (None when run from a tree that is not installed)."""
     try:
         from importlib.metadata import PackageNotFoundError, version
 
@@ -62,7 +63,7 @@ class App(Generic[C]):
             self.config,
             prog=self.prog,
             description=self.description,
-            version=self.version or _package_version(),
+            version=self.version or package_version(),
         )
 
     def run(self, argv: Sequence[str] | None = None) -> NoReturn:
