@@ -501,3 +501,19 @@ def test_swift_copy_of_a_dynamic_large_object(daemon: Daemon) -> None:
     assert r.status == 201, r
     g = c.get("c", "dlo-man", api="swift")
     assert g.h("X-Object-Manifest") == "segs/dlo/" and g.body == b"".join(parts)
+
+
+def test_swift_copy_of_an_slo_refusals(daemon: Daemon) -> None:
+    c = daemon.client()
+    parts = [os.urandom(BS), os.urandom(BS)]
+    assert put_manifest(c, "cp-bad", put_segments(c, "cp-bad", parts)).status == 201
+    r = c.request("PUT", c.p("nowhere", "x", api="swift"), headers={"X-Copy-From": "/c/cp-bad"})
+    assert r.status == 404, r
+    r = c.request("COPY", c.p("c", "cp-bad", api="swift"), headers={"Destination": "/c/x", "X-Source-Version": "999999"})
+    assert r.status == 404, r
+    assert c.put_container("tiny", **{"X-Container-Policy-Quota": str(BS)}).status == 201
+    r = c.request("PUT", c.p("tiny", "x", api="swift"), headers={"X-Copy-From": "/c/cp-bad"})
+    assert r.status == 413, r  # the joined bytes do not fit, though the manifest would
+    assert c.get("tiny", "x").status == 404
+    r = c.request("PUT", c.p("c", "cp-bad", api="swift"), headers={"X-Copy-From": "/c/cp-bad", "If-None-Match": "*"})
+    assert r.status == 412, r
