@@ -59,7 +59,8 @@ SLO_DEPTH_ATTR = "slo-depth"
 _LOOKUPS = 32
 #: problems listed in a 400 answer
 _MAX_PROBLEMS = 20
-#: the largest joined content a copy of a large object makes (Swift's max_file_size)
+#: the largest joined content a copy of a large object makes while its client waits
+#: (Swift's default max_file_size, which limits such a copy there)
 MAX_JOINED_COPY = 5 * 1024**3
 #: inline data pieces are gathered up to this size before they are sent
 _DATA_WRITE = 64 * 1024
