@@ -843,10 +843,17 @@ class ObjectStore:
         return h.hexdigest()
 
     async def fill_md5(self, version: ObjectVersion) -> str:
-        """Compute the MD5 of a version stored without one and record it on every
-        version with the same content (metadata ``record_md5``)."""
-        md5 = await self.md5_of(version)
-        if version.map is not None and not version.attrs.get(MD5_ATTR):
+        """The MD5 of a version stored without one, recorded on every version with the
+        same content (metadata ``record_md5``): taken from one of them when it has
+        it, else computed by reading the content."""
+        md5 = version.attrs.get(MD5_ATTR)
+        if md5:
+            return md5
+        if version.map is not None:
+            md5 = await self.meta.objects.known_md5(version.map)
+        if not md5:
+            md5 = await self.md5_of(version)
+        if version.map is not None:
             await self.meta.objects.record_md5(version.map, md5)
         return md5
 

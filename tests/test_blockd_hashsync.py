@@ -289,3 +289,12 @@ def test_on_demand_the_md5_is_computed_once_a_swift_request_needs_it(
         assert metric(c, "nefeli_blockd_md5_backfill_filled_total") == 1
     finally:
         d.stop_cleanly()
+
+
+def test_a_hashmap_put_of_known_content_has_its_swift_etag_at_once(daemon: Daemon) -> None:
+    c = daemon.client()
+    data = os.urandom(2 * BS + 1)
+    assert c.put("pithos", "known-plain", data, api="swift").status == 201
+    hm = json.dumps({"bytes": len(data), "hashes": [h.hex() for h in sha_hashes(data, BS)]}).encode()
+    r = c.request("PUT", c.p("pithos", "known-again", api="swift", query="hashmap"), hm)
+    assert r.status == 201 and r.h("ETag") == hashlib.md5(data).hexdigest(), r

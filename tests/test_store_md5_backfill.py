@@ -121,3 +121,38 @@ async def test_backfill_queue_is_bounded(store: ObjectStore) -> None:
     assert b.counters.filled == 2
     # the dropped one is scheduled again the next time it is met
     assert b.schedule(versions[2])
+
+
+async def test_content_stored_before_takes_its_known_md5_at_once(store: ObjectStore) -> None:
+    """A hashmap PUT of content some version already has an MD5 for (a re-upload under
+    another name) gets that MD5 in the same commit: nothing to read later."""
+    data = os.urandom(2 * BS + 9)
+    c = await store.meta.containers.get("a", "c")
+    plain = await store.put_stream("a", c, "plain", source(data), length=len(data), modified_by="a")
+    assert plain.version.attrs[MD5_ATTR] == hashlib.md5(data).hexdigest()
+    again = await from_hashes(store, "c", "again", data)
+    assert again.attrs[MD5_ATTR] == hashlib.md5(data).hexdigest()
+    assert (await store.meta.objects.get("a", "c", "again")).attrs[MD5_ATTR] == hashlib.md5(data).hexdigest()
+
+
+async def test_backfill_takes_a_known_md5_without_reading(store: ObjectStore, monkeypatch) -> None:
+    data = os.urandom(3 * BS)
+    first = await from_hashes(store, "c", "first", data)  # no MD5 anywhere yet
+    assert MD5_ATTR not in first.attrs
+    c = await store.meta.containers.get("a", "c")
+    await store.put_stream("a", c, "plain", source(data), length=len(data), modified_by="a")  # computes it
+    assert await store.meta.objects.known_md5(first.map) == hashlib.md5(data).hexdigest()  # type: ignore[arg-type]
+
+    async def no_reading(version):  # noqa: ANN001
+        raise AssertionError("the content was read though its MD5 was known")
+
+    monkeypatch.setattr(store, "md5_of", no_reading)
+    b = Md5Backfill(store)
+    b.start()
+    try:
+        assert b.schedule(first)
+        await b.wait_idle()
+        assert b.counters.filled == 1 and b.counters.failed == 0
+    finally:
+        await b.close()
+    assert (await store.meta.objects.get("a", "c", "first")).attrs[MD5_ATTR] == hashlib.md5(data).hexdigest()

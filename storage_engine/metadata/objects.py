@@ -184,6 +184,11 @@ def _write_version(
     released = cur[_SIZE] if cur is not None and versioning == "none" else 0
     check_quota(ref, mapref.size - released, container_credit, account_credit)
     step = _Step(added=() if map_referenced(conn, mapref) else (mapref,))
+    if not step.added and not attrs.get(MD5_ATTR):
+        # content stored before: its MD5 may be known already (a re-upload, a copy by hashes)
+        known = _known_md5(conn, mapref)
+        if known:
+            attrs = {**attrs, MD5_ATTR: known}
     if cur is not None:
         old = version_record(ref.container.account, ref.container.name, cur)
         if versioning == "auto":
@@ -331,6 +336,19 @@ def _get_for_owner(conn: sqlite3.Connection, account: str, container: str, name:
     return OwnerView(
         version, effective_sharing(conn, account, container, name), public_token(conn, account, container, name)
     )
+
+
+def _known_md5(conn: sqlite3.Connection, mapref: MapRef) -> str | None:
+    """The MD5 some version with this content has recorded, if any."""
+    for (raw,) in conn.execute(
+        "SELECT attrs FROM versions INDEXED BY versions_by_map "
+        "WHERE map_hash = ? AND map_size = ? AND map_scheme = ? AND attrs LIKE '%\"md5\"%'",
+        (mapref.top_hash, mapref.size, mapref.scheme),
+    ):
+        md5 = load_json(raw).get(MD5_ATTR)
+        if md5:
+            return str(md5)
+    return None
 
 
 def _record_md5(conn: sqlite3.Connection, mapref: MapRef, md5: str) -> int:
@@ -518,6 +536,10 @@ class Objects:
         v.container_name(container)
         v.object_name(name)
         return await self._db.read(_get_for_owner, account, container, name, v.serial(serial))
+
+    async def known_md5(self, map: MapRef) -> str | None:
+        """The MD5 of ``map``'s content if any version pointing at it has one."""
+        return await self._db.read(_known_md5, v.map_ref(map))
 
     async def record_md5(self, map: MapRef, md5: str) -> int:
         """Record the MD5 of ``map``'s content on every version pointing at it that has
