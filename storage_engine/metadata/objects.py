@@ -338,12 +338,19 @@ def _get_for_owner(conn: sqlite3.Connection, account: str, container: str, name:
     )
 
 
+#: versions of one content looked at for a known MD5: record_md5 fills them all at
+#: once, so a content that has one shows it early; this bounds the cost of a write
+#: of content shared by very many versions that have none
+_KNOWN_MD5_SCAN = 64
+
+
 def _known_md5(conn: sqlite3.Connection, mapref: MapRef) -> str | None:
-    """The MD5 some version with this content has recorded, if any."""
+    """The MD5 some version with this content has recorded, if any (of the first
+    _KNOWN_MD5_SCAN versions with it)."""
     for (raw,) in conn.execute(
         "SELECT attrs FROM versions INDEXED BY versions_by_map "
-        "WHERE map_hash = ? AND map_size = ? AND map_scheme = ? AND attrs LIKE '%\"md5\"%'",
-        (mapref.top_hash, mapref.size, mapref.scheme),
+        "WHERE map_hash = ? AND map_size = ? AND map_scheme = ? LIMIT ?",
+        (mapref.top_hash, mapref.size, mapref.scheme, _KNOWN_MD5_SCAN),
     ):
         md5 = load_json(raw).get(MD5_ATTR)
         if md5:
