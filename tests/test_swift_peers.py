@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -46,19 +47,35 @@ def _swift_key(server) -> tuple[str, str]:  # noqa: F811
     return "tester", key
 
 
+def swift_env(server, **extra: str) -> dict[str, str]:  # noqa: F811
+    """The environment of a peer command on the server's storage URL and token."""
+    env = {**os.environ, "OS_STORAGE_URL": storage_url(server), "OS_AUTH_TOKEN": server.token, **extra}
+    env.pop("ST_AUTH", None)
+    return env
+
+
+def runner(program: str, env: dict[str, str], *, stderr: bool = False) -> Callable[..., str]:
+    """`program ARGS...` in `env`, failing the test on a non-zero exit; its stdout
+    (and stderr, where the test looks at what the command reports there)."""
+
+    def run(*args: str, cwd: Path | None = None) -> str:
+        r = subprocess.run([program, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, f"{Path(program).name} {' '.join(args)} → {r.returncode}\n{r.stdout}\n{r.stderr}"
+        return r.stdout + (r.stderr if stderr else "")
+
+    return run
+
+
+def swift_program() -> str:
+    return require_program("swift")["swift"] if _on_path("swift") else _venv_swift()
+
+
 @pytest.mark.peer("swift")
 @pytest.mark.slow
 def test_swift_command_tree(server, tmp_path):  # noqa: F811
-    swift = require_program("swift")["swift"] if _on_path("swift") else _venv_swift()
+    sw = runner(swift_program(), swift_env(server))
     src = tmp_path / "src"
     sums = make_tree(src, big=True)
-    env = {**os.environ, "OS_STORAGE_URL": storage_url(server), "OS_AUTH_TOKEN": server.token}
-    env.pop("ST_AUTH", None)
-
-    def sw(*a: str, cwd: Path | None = None) -> str:
-        r = subprocess.run([swift, *a], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
-        assert r.returncode == 0, f"swift {' '.join(a)} → {r.returncode}\n{r.stdout}\n{r.stderr}"
-        return r.stdout
 
     # relative paths so object names are the tree's names; swift checks ETag = MD5
     sw("upload", "--object-threads", "4", "swcont", *sorted(sums), cwd=src)
@@ -132,10 +149,7 @@ def test_rclone_tree(server, tmp_path):  # noqa: F811
         "RCLONE_CONFIG_TOK_AUTH_TOKEN": server.token,
     }
 
-    def rc(*a: str) -> str:
-        r = subprocess.run([rclone, *a], env=env, capture_output=True, text=True, timeout=300)
-        assert r.returncode == 0, f"rclone {' '.join(a)} → {r.returncode}\n{r.stdout}\n{r.stderr}"
-        return r.stdout
+    rc = runner(rclone, env)
 
     rc("copy", str(src), "nef:rccont")  # checks MD5 after upload
     names = set(rc("lsf", "-R", "--files-only", "nef:rccont").splitlines())
@@ -156,17 +170,10 @@ def test_rclone_tree(server, tmp_path):  # noqa: F811
 def test_swift_command_slo(server, tmp_path):  # noqa: F811
     """`swift upload --use-slo -S`: segments in <container>_segments, one SLO manifest;
     download checks the bytes; re-upload and delete clean up the old segments."""
-    swift = require_program("swift")["swift"] if _on_path("swift") else _venv_swift()
+    sw = runner(swift_program(), swift_env(server), stderr=True)
     src = tmp_path / "src"
     write_random(src / "large.bin", 5 * MiB + 12345, seed=5)
     want = hashlib.md5((src / "large.bin").read_bytes()).hexdigest()
-    env = {**os.environ, "OS_STORAGE_URL": storage_url(server), "OS_AUTH_TOKEN": server.token}
-    env.pop("ST_AUTH", None)
-
-    def sw(*a: str, cwd: Path | None = None) -> str:
-        r = subprocess.run([swift, *a], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
-        assert r.returncode == 0, f"swift {' '.join(a)} → {r.returncode}\n{r.stdout}\n{r.stderr}"
-        return r.stdout + r.stderr
 
     sw("upload", "--use-slo", "-S", str(MiB), "slocont", "large.bin", cwd=src)
     segments = sw("list", "slocont_segments").split()
@@ -241,7 +248,6 @@ def test_swift_clients_check_objects_the_nefeli_client_uploaded(server, tmp_path
     never sees the bytes in order; their MD5 is computed afterwards in the background.
     Then `swift download` checks each file against its ETag and `rclone check` compares
     the listing's hashes with the local MD5s."""
-    swift = require_program("swift")["swift"] if _on_path("swift") else _venv_swift()
     rclone = require_program("rclone")["rclone"]
     src = tmp_path / "src"
     sums = make_tree(src, big=False)
@@ -249,30 +255,22 @@ def test_swift_clients_check_objects_the_nefeli_client_uploaded(server, tmp_path
     deadline = time.monotonic() + 60
     while server.metric("nefeli_blockd_md5_backfill_pending") > 0 and time.monotonic() < deadline:
         time.sleep(0.1)
-    env = {
-        **os.environ,
-        "OS_STORAGE_URL": storage_url(server),
-        "OS_AUTH_TOKEN": server.token,
-        "RCLONE_CONFIG": str(tmp_path / "rclone.conf"),
-        "RCLONE_CONFIG_TOK_TYPE": "swift",
-        "RCLONE_CONFIG_TOK_STORAGE_URL": storage_url(server),
-        "RCLONE_CONFIG_TOK_AUTH_TOKEN": server.token,
-    }
-    env.pop("ST_AUTH", None)
-
-    def run(*a: str, cwd: Path | None = None) -> str:
-        r = subprocess.run(list(a), env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
-        assert r.returncode == 0, f"{' '.join(a)} → {r.returncode}\n{r.stdout}\n{r.stderr}"
-        return r.stdout
-
-    md5s = dict(reversed(line.split("  ", 1)) for line in run(rclone, "md5sum", "tok:hashed").splitlines())
+    rc = runner(rclone, swift_env(
+        server,
+        RCLONE_CONFIG=str(tmp_path / "rclone.conf"),
+        RCLONE_CONFIG_TOK_TYPE="swift",
+        RCLONE_CONFIG_TOK_STORAGE_URL=storage_url(server),
+        RCLONE_CONFIG_TOK_AUTH_TOKEN=server.token,
+    ))
+    sw = runner(swift_program(), swift_env(server))
+    md5s = dict(reversed(line.split("  ", 1)) for line in rc("md5sum", "tok:hashed").splitlines())
     assert md5s == sums
-    run(rclone, "check", str(src), "tok:hashed")
-    stat = run(swift, "stat", "hashed", "with space/a file.bin")
+    rc("check", str(src), "tok:hashed")
+    stat = sw("stat", "hashed", "with space/a file.bin")
     assert "ETag: " + sums["with space/a file.bin"] in stat, stat
     dst = tmp_path / "dst"
     dst.mkdir()
-    run(swift, "download", "hashed", cwd=dst)  # fails on an ETag that is not the MD5 of the bytes
+    sw("download", "hashed", cwd=dst)  # fails on an ETag that is not the MD5 of the bytes
     assert md5_tree(dst) == sums
 
 
@@ -286,7 +284,7 @@ def test_swift_command_slo_ranges_and_data(server, tmp_path):  # noqa: F811
     import base64
     import json
 
-    swift = require_program("swift")["swift"] if _on_path("swift") else _venv_swift()
+    swift = swift_program()
     user, key = _swift_key(server)
     conn = swiftclient.Connection(authurl=f"{server.url}/auth/v1.0", user=user, key=key, auth_version="1", retries=0)
     conn.put_container("rdslo")
@@ -312,13 +310,7 @@ def test_swift_command_slo_ranges_and_data(server, tmp_path):  # noqa: F811
     headers, body = conn.get_object("rdslo", "mixed", headers={"Range": f"bytes={MiB - 10}-{MiB + 20}"})
     assert body == want[MiB - 10 : MiB + 21]
 
-    env = {**os.environ, "OS_STORAGE_URL": storage_url(server), "OS_AUTH_TOKEN": server.token}
-    env.pop("ST_AUTH", None)
-
-    def sw(*args: str) -> str:
-        r = subprocess.run([swift, *args], env=env, capture_output=True, text=True, timeout=300)
-        assert r.returncode == 0, f"swift {' '.join(args)} → {r.returncode}\n{r.stdout}\n{r.stderr}"
-        return r.stdout + r.stderr
+    sw = runner(swift, swift_env(server), stderr=True)
 
     assert "Content Length: " + str(len(want)) in sw("stat", "rdslo", "mixed")
     sw("download", "rdslo", "mixed", "-o", str(tmp_path / "mixed.bin"))
@@ -331,14 +323,7 @@ def test_swift_command_slo_ranges_and_data(server, tmp_path):  # noqa: F811
 def test_swift_capabilities_choose_slo_for_segmented_uploads(server, tmp_path):  # noqa: F811
     """`swift capabilities` reads /info; with `slo` listed there, `swift upload -S`
     (no --use-slo) makes a static large object, and `--use-dlo` a dynamic one."""
-    swift = require_program("swift")["swift"] if _on_path("swift") else _venv_swift()
-    env = {**os.environ, "OS_STORAGE_URL": storage_url(server), "OS_AUTH_TOKEN": server.token}
-    env.pop("ST_AUTH", None)
-
-    def sw(*a: str, cwd: Path | None = None) -> str:
-        r = subprocess.run([swift, *a], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
-        assert r.returncode == 0, f"swift {' '.join(a)} → {r.returncode}\n{r.stdout}\n{r.stderr}"
-        return r.stdout
+    sw = runner(swift_program(), swift_env(server))
 
     caps = sw("capabilities")
     assert "slo" in caps and "max_manifest_segments: 1000" in caps, caps
