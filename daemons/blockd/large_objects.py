@@ -352,6 +352,7 @@ class LargeObjectHandlers(HandlerBase):
         content_type: str | None,
         meta: dict[str, str] | None,
         fresh: bool,
+        modified_by: str,
         precondition: Precondition | None,
     ) -> WriteResult | None:
         """Swift's copy of a large object (COPY, or PUT with X-Copy-From, on the Swift
@@ -381,7 +382,7 @@ class LargeObjectHandlers(HandlerBase):
             )
         c = await self.meta.containers.get(dst[0], dst[1])
         return await self.store.copy_bytes(
-            v, stream_source(data), size, c, dst, modified_by=r.user or dst[0], content_type=content_type,
+            v, stream_source(data), size, c, dst, modified_by=modified_by, content_type=content_type,
             meta=meta, replace_meta=fresh, precondition=precondition,
             drop_attrs=(SLO_SIZE_ATTR, SLO_ETAG_ATTR, SLO_DEPTH_ATTR, "manifest"),
         )

@@ -22,7 +22,7 @@ from net.http_range import (
 from net.object_names import validate_container, validate_object
 from net.pithos_hashmap import MAX_OBJECT_SIZE
 from net.pithos_listing import format_version_timestamp
-from storage_engine.metadata import Precondition, Subdir, check_quota
+from storage_engine.metadata import Precondition, Subdir, WriteResult, check_quota
 from storage_engine.metadata import errors as merr
 from storage_engine.metadata.records import ObjectVersion
 from storage_engine.objects import MD5_ATTR, stream_source
@@ -316,18 +316,9 @@ class ObjectHandlers(HandlerBase):
                 await self.require_write(r, src_acct, src_cont, src_name)
             else:
                 await self.require_read(r, src_acct, src_cont, src_name)
-            fresh = truthy(r.headers.get("X-Fresh-Metadata"))
-            ctype = self._content_type(r, None) if r.headers.get("Content-Type") else None
-            joined = None
-            if not move_from:
-                joined = await self.copy_joined(
-                    r, (src_acct, src_cont, src_name), self._source_version(r), (acct, cont, name),
-                    content_type=ctype, meta=meta or None, fresh=fresh, precondition=pre,
-                )
-            result = joined or await self.store.copy(
-                (src_acct, src_cont, src_name), (acct, cont, name), move=bool(move_from), modified_by=by,
-                serial=None if move_from else self._source_version(r),
-                content_type=ctype, meta=meta or None, replace_meta=fresh, precondition=pre,
+            result = await self._copy_object(
+                r, (src_acct, src_cont, src_name), (acct, cont, name), move=bool(move_from),
+                serial=None if move_from else self._source_version(r), meta=meta, modified_by=by, precondition=pre,
             )
         else:
             length = r.request.content_length
@@ -375,6 +366,35 @@ class ObjectHandlers(HandlerBase):
             raise HTTPError(400, "X-Source-Version must be a positive integer")
         return int(raw)
 
+    async def _copy_object(
+        self,
+        r: Req,
+        src: tuple[str, str, str],
+        dst: tuple[str, str, str],
+        *,
+        move: bool,
+        serial: int | None,
+        meta: dict[str, str],
+        modified_by: str,
+        precondition: Precondition | None,
+    ) -> WriteResult:
+        """A copy or move as PUT + X-Copy-From/X-Move-From and COPY/MOVE make it, with the
+        request's Content-Type, X-Object-Meta-* and X-Fresh-Metadata; a Swift-path copy
+        of a large object joins its segments (copy_joined), any other shares the map."""
+        ctype = self._content_type(r, None) if r.headers.get("Content-Type") else None
+        fresh = truthy(r.headers.get("X-Fresh-Metadata"))
+        if not move:
+            joined = await self.copy_joined(
+                r, src, serial, dst, content_type=ctype, meta=meta or None, fresh=fresh,
+                modified_by=modified_by, precondition=precondition,
+            )
+            if joined is not None:
+                return joined
+        return await self.store.copy(
+            src, dst, move=move, modified_by=modified_by, serial=serial, content_type=ctype,
+            meta=meta or None, replace_meta=fresh, precondition=precondition,
+        )
+
     async def object_copy_method(self, r: Req) -> web.StreamResponse:
         acct, cont, name = r.account or "", r.container or "", r.obj or ""
         dest = r.headers.get("Destination")
@@ -390,19 +410,10 @@ class ObjectHandlers(HandlerBase):
         await self.require_write(Req(r.request, r.api, dacct, dcont, dname, r.user, r.base), dacct, dcont, dname)
         cur = await self._current(dacct, dcont, dname)
         pre = self._write_precondition(r, cur)
-        meta = prefixed(r.headers, "x-object-meta-")
-        ctype = self._content_type(r, None) if r.headers.get("Content-Type") else None
-        fresh = truthy(r.headers.get("X-Fresh-Metadata"))
-        serial = None if move else self._serial(r) or self._source_version(r)
-        joined = None
-        if not move:
-            joined = await self.copy_joined(
-                r, (acct, cont, name), serial, (dacct, dcont, dname),
-                content_type=ctype, meta=meta or None, fresh=fresh, precondition=pre,
-            )
-        result = joined or await self.store.copy(
-            (acct, cont, name), (dacct, dcont, dname), move=move, modified_by=r.user or acct,
-            serial=serial, content_type=ctype, meta=meta or None, replace_meta=fresh, precondition=pre,
+        result = await self._copy_object(
+            r, (acct, cont, name), (dacct, dcont, dname), move=move,
+            serial=None if move else self._serial(r) or self._source_version(r),
+            meta=prefixed(r.headers, "x-object-meta-"), modified_by=r.user or acct, precondition=pre,
         )
         v = result.version
         headers = {"X-Object-Version": str(v.serial), "X-Object-Hash": v.etag}
