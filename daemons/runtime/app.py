@@ -23,6 +23,7 @@ from typing import Generic, NoReturn, TypeVar
 
 import uvloop
 
+from .access_log import quiet_protocol_errors
 from .activation import take_listen_fds
 from .config import ConfigError, ConfigLoader
 from .context import Context
@@ -100,6 +101,7 @@ class App(Generic[C]):
             return 0
 
         configure_logging(loaded.runtime.log_level, loaded.runtime.log_format)
+        quiet_protocol_errors()
         sockets = take_listen_fds()
         notifier = Notifier.from_env()
         interval = watchdog_interval(unset=True)

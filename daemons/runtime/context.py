@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 from .activation import ListenFds
 from .config import RuntimeSettings
 from .notify import Notifier
+from .tasks import BackgroundTasks
 
 __all__ = ["Context", "ReloadCallback"]
 
@@ -45,6 +46,8 @@ class Context(Generic[C]):
         #: Sockets inherited through socket activation, by FileDescriptorName.
         self.sockets = sockets
         self.notifier = notifier
+        #: Background work started once ready, stopped when a stop is requested.
+        self.tasks = BackgroundTasks()
         self.log = logging.getLogger(prog)
         self._stop_event = asyncio.Event()
         self._stop_reason: str | None = None
@@ -67,6 +70,7 @@ class Context(Generic[C]):
             self.log.info("ready%s", f": {status}" if status else "")
         self._ready = True
         self.notifier.ready(status or None)
+        self.tasks.start()
 
     def status(self, text: str) -> None:
         """One-line status for ``systemctl status`` (``STATUS=``)."""
@@ -105,10 +109,13 @@ class Context(Generic[C]):
 
         Implies readiness: a daemon that reaches this point without calling
         :meth:`ready` has finished starting, so ``READY=1`` is sent for it.
+        Background tasks are cancelled and awaited before it returns, so the
+        daemon's cleanup may close whatever they were using.
         """
         if not self._ready:
             self.ready()
         await self._stop_event.wait()
+        await self.tasks.stop(self.runtime.shutdown_timeout)
         return self._stop_reason or "stop requested"
 
     # -- reloading -----------------------------------------------------------

@@ -122,6 +122,7 @@ class Supervisor(Generic[C]):
                 ctx.stop("main returned")
             return self._exit_status(main_task, timed_out)
         finally:
+            await ctx.tasks.stop(CANCEL_GRACE)
             for task in (watchdog, self._reload_task, stop_task):
                 if task is not None and not task.done():
                     task.cancel()
