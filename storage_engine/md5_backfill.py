@@ -63,8 +63,10 @@ class Md5Backfill:
         return len(self._pending) + (self._current is not None)
 
     def start(self) -> None:
+        """Run the worker in a task of its own (embedders without a supervisor; blockd
+        gives :meth:`run` to the runtime's background tasks instead)."""
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="nefeli-md5-backfill")
+            self._task = asyncio.create_task(self.run(), name="nefeli-md5-backfill")
 
     async def close(self) -> None:
         """Stop at once; a content half read is simply not recorded."""
@@ -94,7 +96,8 @@ class Md5Backfill:
         """Until nothing is queued or being read (tests, benchmarks)."""
         await self._idle.wait()
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """The worker: computes queued MD5s until cancelled."""
         while True:
             if not self._pending:
                 self._idle.set()

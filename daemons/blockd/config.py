@@ -6,15 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from daemons.runtime import setting
+from daemons.runtime import access_log_setting, check_address, setting
 
 MiB = 1 << 20
-
-
-def _listen(value: str) -> None:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"expected HOST:PORT, got {value!r}")
 
 
 def _block_size(value: int) -> None:
@@ -29,8 +23,8 @@ class BlockdConfig:
     )
     listen: str = setting(
         "127.0.0.1:8080",
-        help="HOST:PORT to listen on when no socket is passed by systemd",
-        validate=_listen,
+        help="HOST:PORT, [IPv6]:PORT or unix:/PATH to listen on when systemd passes no 'http' socket",
+        validate=check_address,
         reloadable=False,
         metavar="HOST:PORT",
     )
@@ -67,6 +61,7 @@ class BlockdConfig:
         "or never (off)",
         reloadable=False,
     )
+    access_log: bool = access_log_setting()
     max_partial_update: int = setting(
         1 << 30, help="largest body of a partial update (POST with Content-Range)", min=1
     )

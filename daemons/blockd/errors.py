@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from daemons.runtime.access_log import BYTES_IN, TRANSACTION_ID, note_reason
 from net.http_errors import ProtocolError, RangeNotSatisfiable
 from storage_engine.errors import StoreError, StoreFull
 from storage_engine.metadata import errors as merr
@@ -28,7 +29,7 @@ class ErrorMiddleware(HandlerBase):
     @web.middleware
     async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         rid = request.headers.get("X-Trans-Id", "")[:64] or secrets.token_hex(8)
-        request["rid"] = rid
+        request[TRANSACTION_ID] = rid
         t0 = time.monotonic()
         resp: web.StreamResponse
         try:
@@ -56,13 +57,15 @@ class ErrorMiddleware(HandlerBase):
                 out = resp.body_length or (len(resp.body) if isinstance(resp, web.Response) and resp.body else 0)
             except Exception:  # noqa: BLE001
                 out = 0
-        if status >= 500:
-            self.metrics.errors_500 += 1 if status == 500 else 0
-        self.metrics.observe(
-            request.method[:16], status, time.monotonic() - t0, request.get("bytes_in", 0), out
-        )
+        self.metrics.observe(request.method[:16], status, time.monotonic() - t0, request.get(BYTES_IN, 0), out)
 
     def _error_response(self, request: web.Request, exc: Exception) -> web.Response:
+        resp = self._answer(request, exc)
+        if resp.status < 500:
+            note_reason(request, resp.text or "")
+        return resp
+
+    def _answer(self, request: web.Request, exc: Exception) -> web.Response:
         if isinstance(exc, HTTPError):
             return text_response(exc.status, exc.reason, exc.headers)
         if isinstance(exc, RangeNotSatisfiable):
@@ -79,9 +82,9 @@ class ErrorMiddleware(HandlerBase):
             return text_response(status, str(exc) or exc.__class__.__name__)
         log.error(
             "request %s %s %s failed",
-            request.get("rid"),
+            request.get(TRANSACTION_ID),
             request.method,
             request.raw_path[:200],
             exc_info=exc,
         )
-        return text_response(500, f"internal error (request id {request.get('rid')})")
+        return text_response(500, f"internal error (request id {request.get(TRANSACTION_ID)})")

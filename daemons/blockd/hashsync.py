@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from daemons.runtime.access_log import BYTES_IN
 from net.pithos_hashmap import (
     format_hash_list_json,
     format_hashmap_json,
@@ -29,7 +30,7 @@ class HashSyncHandlers(HandlerBase):
         size, digests, _ = await self.store.write_stream(
             p.hash_scheme, p.block_size, body_source(r.request), length=r.request.content_length, md5=False
         )
-        r.request["bytes_in"] = size
+        r.request[BYTES_IN] = size
         if size == 0:
             digests = []
         body = format_hash_list_json([d.hex() for d in digests])

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from daemons.runtime.access_log import BYTES_IN
 from net.http_conditional import format_http_date
 from net.http_errors import InvalidManifest
 from net.pithos_listing import format_iso8601
@@ -152,7 +153,7 @@ class LargeObjectHandlers(HandlerBase):
             content_type=self._content_type(r) or "application/octet-stream",  # type: ignore[attr-defined]
             meta=prefixed(r.headers, "x-object-meta-"), attrs=attrs, precondition=pre,
         )
-        r.request["bytes_in"] = len(body)
+        r.request[BYTES_IN] = len(body)
         await self._apply_sharing_public(r, acct, cont, name)  # type: ignore[attr-defined]
         v = result.version
         return web.Response(

@@ -2,8 +2,10 @@
 
     nefeli-blockd --data DIR --listen HOST:PORT [--config FILE]
 
-Listens on the socket systemd passes (socket activation, any FileDescriptorName)
-or else on --listen; READY=1 is sent once listening.
+Listens on the socket systemd passes named ``http`` (or passed without a name),
+or else on --listen; READY=1 is sent once listening. The MD5 backfill runs as a
+background task of the runtime: started once ready, stopped before the store
+closes.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ if __package__ in (None, ""):  # python daemons/blockd/main.py
 
 from aiohttp import web  # noqa: E402
 
-from daemons.runtime import App, Context  # noqa: E402
+from daemons.runtime import App, Context, open_listener, runner_options  # noqa: E402
 from daemons.blockd.config import BlockdConfig  # noqa: E402
 from daemons.blockd.server import Server  # noqa: E402
 from storage_engine.config import StoreConfig  # noqa: E402
@@ -65,28 +67,26 @@ async def main(ctx: Context[BlockdConfig]) -> int | None:
         if first:  # before listening: whoever sees the server up can already read the token
             await bootstrap(store, cfg, cfg.listen)
         if backfill is not None:
-            backfill.start()
+            ctx.tasks.add("md5-backfill", backfill.run)
         server = Server(store, cfg, backfill)
         # read_bufsize: how much of a request body aiohttp buffers before it stops
         # reading the socket (the default 64 KiB pauses and resumes it every few
         # network reads during a block upload).
         runner = web.AppRunner(
-            server.make_app(), access_log=None, handle_signals=False, read_bufsize=READ_BUFSIZE
+            server.make_app(),
+            handle_signals=False,
+            read_bufsize=READ_BUFSIZE,
+            **runner_options(ctx.prog, cfg.access_log),
         )
         await runner.setup()
-        socks = ctx.sockets.take_all()
         where: list[str] = []
-        if socks:
-            for s in socks:
-                site: web.BaseSite = web.SockSite(runner, s)
-                await site.start()
-                where.append(site.name)
-        else:
-            host, _, port = cfg.listen.rpartition(":")
-            host = host.strip("[]")
-            site = web.TCPSite(runner, host, int(port), reuse_address=True)
+        for sock in open_listener(ctx.sockets, "http", cfg.listen, default=True):
+            site = web.SockSite(runner, sock)
             await site.start()
             where.append(site.name)
+        ignored = ctx.sockets.close_unused()
+        if ignored:
+            ctx.log.warning("closed inherited sockets nefeli-blockd does not serve: %s", ", ".join(ignored))
 
         @ctx.on_reload
         async def reloaded(new: BlockdConfig) -> None:
@@ -99,8 +99,6 @@ async def main(ctx: Context[BlockdConfig]) -> int | None:
     finally:
         if runner is not None:
             await runner.cleanup()
-        if backfill is not None:
-            await backfill.close()
         await store.close()
     return 0
 

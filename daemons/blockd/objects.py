@@ -9,6 +9,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from daemons.runtime.access_log import BYTES_IN, TRANSACTION_ID
 from net.http_conditional import evaluate_preconditions, format_http_date, if_range_allows
 from net.http_errors import RangeNotSatisfiable
 from net.http_range import (
@@ -181,7 +182,7 @@ class ObjectHandlers(HandlerBase):
                 spans = select_ranges(h.get("Range"), size)
             except RangeNotSatisfiable as exc:
                 raise HTTPError(416, exc.reason, {"Content-Range": f"bytes */{size}"}) from None
-        headers["X-Trans-Id"] = r.request.get("rid", "")
+        headers["X-Trans-Id"] = r.request.get(TRANSACTION_ID, "")
         resp = web.StreamResponse(status=200, headers=headers)
         r.request["stream"] = resp
         if spans is None:
@@ -337,7 +338,7 @@ class ObjectHandlers(HandlerBase):
                 content_type=self._content_type(r) or "application/octet-stream", meta=meta,
                 attrs=self._attrs_from(r), precondition=pre, expect_etag=r.headers.get("ETag"),
             )
-            r.request["bytes_in"] = result.version.size
+            r.request[BYTES_IN] = result.version.size
         v = result.version
         self.want_md5(v)
         await self._apply_sharing_public(r, acct, cont, name)
@@ -476,7 +477,7 @@ class ObjectHandlers(HandlerBase):
                 raise HTTPError(413, "partial update too large")
             data_length = length
             source = body_source(r.request)
-            r.request["bytes_in"] = length
+            r.request[BYTES_IN] = length
         else:
             data_length = 0
 

@@ -18,7 +18,7 @@ from storage_engine.objects import ObjectStore
 
 from .config import BlockdConfig
 from .http import HTTPError
-from .metrics import Metrics
+from .metrics import BlockdMetrics
 
 # request header -> object attribute kept with the version
 ATTR_HEADERS = {
@@ -73,7 +73,7 @@ class HandlerBase:
     store: ObjectStore
     config: BlockdConfig
     meta: Any
-    metrics: Metrics
+    metrics: BlockdMetrics
     started: float
     md5_backfill: Md5Backfill | None
 

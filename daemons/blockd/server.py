@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from aiohttp import web
 
@@ -35,7 +36,7 @@ from .hashsync import HashSyncHandlers
 from .http import HTTPError
 from .large_objects import LargeObjectHandlers
 from .listings import ListingHandlers
-from .metrics import Metrics
+from .metrics import BlockdMetrics
 from .objects import ObjectHandlers
 from .permissions import Permissions
 from .public import PublicHandlers
@@ -68,10 +69,21 @@ class Server(
         self.store = store
         self.config = config
         self.meta = store.meta
-        self.metrics = Metrics()
+        self.metrics = BlockdMetrics(self.sampled_stats)
         self.started = time.time()
         self.md5_backfill = md5_backfill
         self.version = package_version()
+
+    async def sampled_stats(self) -> dict[str, Any]:
+        """The store's and the MD5 backfill's numbers, read at each /metrics scrape."""
+        stats = await self.store.stats()
+        b = self.md5_backfill
+        if b is not None:
+            stats.update(
+                md5_backfill_pending=b.pending, md5_backfill_filled=b.counters.filled,
+                md5_backfill_failed=b.counters.failed, md5_backfill_dropped=b.counters.dropped,
+            )
+        return stats
 
     # ------------------------------------------------------------------ app
 
@@ -87,21 +99,7 @@ class Server(
         if path == "/healthz":
             return web.json_response({"status": "ok", "uptime": round(time.time() - self.started, 3)})
         if path == "/metrics":
-            stats = None
-            try:
-                stats = await self.store.stats()
-            except Exception:  # noqa: BLE001
-                log.exception("stats failed")
-            if stats is not None and self.md5_backfill is not None:
-                b = self.md5_backfill
-                stats.update(
-                    md5_backfill_pending=b.pending, md5_backfill_filled=b.counters.filled,
-                    md5_backfill_failed=b.counters.failed, md5_backfill_dropped=b.counters.dropped,
-                )
-            return web.Response(
-                text=self.metrics.render(stats), content_type="text/plain", charset="utf-8",
-                headers={"X-Content-Type-Options": "nosniff"},
-            )
+            return await self.metrics.handle(request)
         if path in INFO_PATHS:  # capability discovery, no token needed (as Swift)
             if request.method not in ("GET", "HEAD"):
                 raise HTTPError(405, "GET or HEAD /info", {"Allow": "GET, HEAD"})
