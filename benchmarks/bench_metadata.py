@@ -27,8 +27,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from storage_engine.metadata import MapRef, MetadataStore, PutItem, SyncMetadataStore  # noqa: E402
-from storage_engine.metadata.listing import OBJECT_QUERIES  # noqa: E402
+from storage_engine.objects.metadata import MapRef, MetadataStore, PutItem, SyncMetadataStore  # noqa: E402
+from storage_engine.objects.metadata.listing import OBJECT_QUERIES  # noqa: E402
 
 ACCOUNT, CONTAINER = "bench", "objects"
 PAGE = 10_000

@@ -24,7 +24,7 @@ from bench_store_workloads import (
     scratch_dir,
     unique_blocks,
 )
-from storage_engine.blockstore import BlockStore
+from storage_engine.blocks.blockstore import BlockStore
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import blake3
 
-from storage_engine.blockstore import BlockStore
-from storage_engine.config import StoreConfig
+from storage_engine.blocks.blockstore import BlockStore
+from storage_engine.blocks.config import StoreConfig
 
 MiB = 1 << 20
 GiB = 1 << 30

@@ -43,7 +43,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from test_cli_support import Server, free_port  # noqa: E402
+from cli_support import Server, free_port  # noqa: E402
 
 PY = sys.executable
 MiB = 1 << 20

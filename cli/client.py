@@ -102,7 +102,7 @@ class Client:
         async with self.session.request(method, url, headers=headers, data=data) as resp:
             body = await resp.read() if read or resp.status not in ok else b""
             if resp.status not in ok:
-                raise HttpError(method, _display(url), resp.status, resp.reason or "", _text(body))
+                raise HttpError(method, _display(url), resp.status, resp.reason or "", body_text(body))
             return resp.status, dict(resp.headers), body
 
     # -- account / containers -------------------------------------------------
@@ -144,7 +144,7 @@ class Client:
             status, _, body = await self.request("GET", base.update_query(q), ok=(200, 204))
             items = json.loads(body) if status == 200 and body.strip() else []
             if not isinstance(items, list):
-                raise CliError(f"server sent a listing that is not a JSON list: {_text(body)[:100]}")
+                raise CliError(f"server sent a listing that is not a JSON list: {body_text(body)[:100]}")
             for item in items:
                 yield item
             if len(items) < LISTING_PAGE:
@@ -163,7 +163,7 @@ class Client:
                 None, None,
             )
         except (ValueError, KeyError, TypeError):
-            raise CliError(f"server sent a bad hashmap: {_text(body)[:100]}") from None
+            raise CliError(f"server sent a bad hashmap: {body_text(body)[:100]}") from None
         h = {k.lower(): v for k, v in headers.items()}
         top = h.get("x-object-hash")
         return RemoteMap(m.block_size, m.block_hash, m.size, m.hashes, top.lower() if top else None, h.get("x-object-version"))
@@ -197,7 +197,7 @@ class Client:
                 if not isinstance(missing, list):
                     raise ValueError
             except ValueError:
-                raise CliError(f"server sent a bad missing-blocks list: {_text(resp)[:100]}") from None
+                raise CliError(f"server sent a bad missing-blocks list: {body_text(resp)[:100]}") from None
             return 409, h, [str(x).lower() for x in missing]
         return 201, h, None
 
@@ -209,7 +209,7 @@ class Client:
             if not isinstance(got, list):
                 raise ValueError
         except ValueError:
-            raise CliError(f"server answered a block upload with {_text(body)[:100]!r}") from None
+            raise CliError(f"server answered a block upload with {body_text(body)[:100]!r}") from None
         return [str(x).lower() for x in got]
 
     async def put_directory(self, container: str, obj: str) -> None:
@@ -237,7 +237,7 @@ class Client:
         return {k.lower(): v for k, v in h.items()}
 
 
-def _text(body: bytes) -> str:
+def body_text(body: bytes) -> str:
     text = body.decode("utf-8", "replace").strip()
     if text.startswith("<"):  # an HTML error page: keep the words
         import re

@@ -28,9 +28,9 @@ def _human(n: float) -> str:
 
 @contextmanager
 def _open(args: argparse.Namespace, write: bool) -> Iterator[Any]:
-    from storage_engine.blockstore import BlockStore
-    from storage_engine.errors import StoreLocked
-    from storage_engine.layout import store_dir
+    from storage_engine.blocks.blockstore import BlockStore
+    from storage_engine.blocks.errors import StoreLocked
+    from storage_engine.blocks.layout import store_dir
 
     path = store_dir(args.data)
     if not (path / "index").is_dir():
@@ -152,7 +152,7 @@ def cmd_scrub(args: argparse.Namespace) -> int:
 def _objects_using(args: argparse.Namespace, maps: list[Any]) -> dict[Any, list[str]]:
     """Object versions (acct/cont/name@serial) per map, from the metadata database
     beside the store, when there is one (the store alone knows no names)."""
-    from storage_engine.metadata import MapRef, SyncMetadataStore
+    from storage_engine.objects.metadata import MapRef, SyncMetadataStore
 
     from .tokens import META_DB
 
@@ -168,7 +168,7 @@ def _objects_using(args: argparse.Namespace, maps: list[Any]) -> dict[Any, list[
 
 
 def cmd_quarantine(args: argparse.Namespace) -> int:
-    from storage_engine.quarantine import maps_needing
+    from storage_engine.blocks.quarantine import maps_needing
 
     with _open(args, write=args.forget) as store:
         forgotten = store.forget_quarantined() if args.forget else 0

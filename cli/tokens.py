@@ -28,7 +28,7 @@ def meta_path(data: str) -> Path:
 
 
 def _open(data: str, must_exist: bool = True):  # type: ignore[no-untyped-def]
-    from storage_engine.metadata import SyncMetadataStore
+    from storage_engine.objects.metadata import SyncMetadataStore
 
     path = meta_path(data)
     if must_exist and not path.exists():
@@ -38,7 +38,7 @@ def _open(data: str, must_exist: bool = True):  # type: ignore[no-untyped-def]
 
 @command
 def _create(args: argparse.Namespace) -> int:
-    from storage_engine.metadata import MetadataError
+    from storage_engine.objects.metadata import MetadataError
 
     try:
         with _open(args.data, must_exist=False) as md:
@@ -54,7 +54,7 @@ def _create(args: argparse.Namespace) -> int:
 
 @command
 def _list(args: argparse.Namespace) -> int:
-    from storage_engine.metadata import MetadataError
+    from storage_engine.objects.metadata import MetadataError
 
     try:
         with _open(args.data) as md:
@@ -68,7 +68,7 @@ def _list(args: argparse.Namespace) -> int:
 
 @command
 def _revoke(args: argparse.Namespace) -> int:
-    from storage_engine.metadata import MetadataError
+    from storage_engine.objects.metadata import MetadataError
 
     try:
         with _open(args.data) as md:

@@ -341,9 +341,9 @@ async def download_file(
                     async with client.session.get(url, headers={"Range": f"bytes={a}-{b}"}) as resp:
                         if resp.status not in (200, 206) or (resp.status == 200 and (a != 0 or b != size - 1)):
                             body = await resp.read()
-                            from .client import _text
+                            from .client import body_text
 
-                            raise HttpError("GET", str(url), resp.status, resp.reason or "", _text(body))
+                            raise HttpError("GET", str(url), resp.status, resp.reason or "", body_text(body))
                         # Each block is assembled in its own buffer, then checked against
                         # the hashmap and written (one pwrite) on a thread while the next
                         # one arrives.

@@ -1,4 +1,10 @@
-"""nefeli's storage engine: block store, map store, GC, scrub, recovery (and metadata).
+"""nefeli's storage engine, in layers (dependencies point down only):
+
+    objects/   the object service: metadata (accounts, containers, versions,
+               sharing, public URLs, tokens), the object store, MD5 backfill
+    maps/      refcounted hash lists and the map-reference rule (objects, volumes)
+    blocks/    segments, index, records, block store, GC, scrub, verify, recovery
+
 
 The block-store names are re-exported here lazily so that importing one part
 of the engine (e.g. the metadata module) does not pull in LMDB and zstd.
@@ -9,19 +15,19 @@ from __future__ import annotations
 from typing import Any
 
 _EXPORTS = {
-    "BlockStore": ".blockstore",
-    "BlockInfo": ".blockstore",
-    "StoreConfig": ".config",
-    "MapStore": ".mapstore",
-    "MapKey": ".mapstore",
-    "HashMap": ".mapstore",
-    "AsyncBlockStore": ".aio",
-    "AsyncMapStore": ".aio",
-    "StoreStats": ".stats",
-    "GcReport": ".gc",
-    "ScrubReport": ".scrub",
-    "VerifyReport": ".verify",
-    "store_dir": ".layout",
+    "BlockStore": ".blocks.blockstore",
+    "BlockInfo": ".blocks.blockstore",
+    "StoreConfig": ".blocks.config",
+    "MapStore": ".maps.mapstore",
+    "MapKey": ".blocks.map_format",
+    "HashMap": ".blocks.map_format",
+    "AsyncBlockStore": ".blocks.aio",
+    "AsyncMapStore": ".maps.aio",
+    "StoreStats": ".blocks.stats",
+    "GcReport": ".blocks.gc",
+    "ScrubReport": ".blocks.scrub",
+    "VerifyReport": ".blocks.verify",
+    "store_dir": ".blocks.layout",
 }
 
 

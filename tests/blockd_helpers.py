@@ -119,7 +119,7 @@ class Daemon:
         return Client(self.port, self.token if token is None else token, account)
 
     def meta(self) -> Any:
-        from storage_engine.metadata import SyncMetadataStore
+        from storage_engine.objects.metadata import SyncMetadataStore
 
         return SyncMetadataStore(self.data / "meta.db", synchronous="NORMAL", busy_timeout=10)
 

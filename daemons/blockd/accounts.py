@@ -10,8 +10,8 @@ from net.http_conditional import format_http_date
 from net.pithos_listing import ContainerRecord, format_container_listing, parse_listing_query
 from net.pithos_policy import format_quota, parse_account_policy
 from net.pithos_sharing import parse_group_headers
-from storage_engine.metadata import Subdir
-from storage_engine.metadata import errors as merr
+from storage_engine.objects.metadata import Subdir
+from storage_engine.objects.metadata import errors as merr
 
 from .http import HTTPError, prefixed
 from .request_context import HandlerBase, Req

@@ -15,7 +15,7 @@ from typing import Any
 from net.object_names import MAX_ACCOUNT_NAME, MAX_CONTAINER_NAME, MAX_OBJECT_NAME
 from net.pithos_hashmap import MAX_OBJECT_SIZE
 from net.swift_slo import MAX_MANIFEST_SEGMENTS, MAX_MANIFEST_SIZE
-from storage_engine.metadata.validation import (
+from storage_engine.objects.metadata.validation import (
     MAX_LISTING_LIMIT,
     MAX_META_COUNT,
     MAX_META_KEY,

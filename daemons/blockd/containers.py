@@ -8,8 +8,8 @@ from aiohttp import web
 
 from net.http_conditional import format_http_date
 from net.pithos_listing import ObjectRecord, SubdirRecord, format_object_listing, parse_listing_query
-from storage_engine.metadata import ContainerPolicy, ListingExtras, Subdir
-from storage_engine.metadata import errors as merr
+from storage_engine.objects.metadata import ContainerPolicy, ListingExtras, Subdir
+from storage_engine.objects.metadata import errors as merr
 
 from .http import HTTPError, int_header, prefixed
 from .large_objects import listed_size

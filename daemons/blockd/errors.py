@@ -16,8 +16,8 @@ from aiohttp import web
 
 from daemons.runtime.access_log import BYTES_IN, TRANSACTION_ID, note_reason
 from net.http_errors import ProtocolError, RangeNotSatisfiable
-from storage_engine.errors import StoreError, StoreFull
-from storage_engine.metadata import errors as merr
+from storage_engine.blocks.errors import StoreError, StoreFull
+from storage_engine.objects.metadata import errors as merr
 
 from .http import HTTPError, text_response
 from .request_context import HandlerBase

@@ -14,9 +14,9 @@ from net.pithos_hashmap import (
     max_hashmap_body,
     parse_hashmap,
 )
-from storage_engine.metadata import Precondition
-from storage_engine.metadata.records import ObjectVersion
-from storage_engine.objects import MissingBlocks
+from storage_engine.objects.metadata import Precondition
+from storage_engine.objects.metadata.records import ObjectVersion
+from storage_engine.objects.store import MissingBlocks
 
 from .http import body_source, read_body
 from .request_context import HandlerBase, Req

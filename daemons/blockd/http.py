@@ -11,7 +11,7 @@ from aiohttp import web
 
 from net.http_errors import PayloadTooLarge, ProtocolError
 
-from storage_engine.objects import ShortBody
+from storage_engine.objects.store import ShortBody
 
 
 class HTTPError(Exception):

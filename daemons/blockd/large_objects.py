@@ -42,10 +42,10 @@ from net.swift_slo import (
     parse_stored_manifest,
     resolve_segment_range,
 )
-from storage_engine.metadata import Precondition, WriteResult
-from storage_engine.metadata import errors as merr
-from storage_engine.metadata.records import ObjectVersion
-from storage_engine.objects import MD5_ATTR, stream_source
+from storage_engine.objects.metadata import Precondition, WriteResult
+from storage_engine.objects.metadata import errors as merr
+from storage_engine.objects.metadata.records import ObjectVersion
+from storage_engine.objects.store import MD5_ATTR, stream_source
 
 from .http import HTTPError, prefixed, read_body
 from .request_context import HandlerBase, Req

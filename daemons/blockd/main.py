@@ -21,9 +21,9 @@ from aiohttp import web  # noqa: E402
 from daemons.runtime import App, Context, open_listener, runner_options  # noqa: E402
 from daemons.blockd.config import BlockdConfig  # noqa: E402
 from daemons.blockd.server import Server  # noqa: E402
-from storage_engine.config import StoreConfig  # noqa: E402
-from storage_engine.md5_backfill import Md5Backfill  # noqa: E402
-from storage_engine.objects import ObjectStore  # noqa: E402
+from storage_engine.blocks.config import StoreConfig  # noqa: E402
+from storage_engine.objects.md5_backfill import Md5Backfill  # noqa: E402
+from storage_engine.objects.store import ObjectStore  # noqa: E402
 
 READ_BUFSIZE = 4 << 20
 

@@ -23,10 +23,10 @@ from net.http_range import (
 from net.object_names import validate_container, validate_object
 from net.pithos_hashmap import MAX_OBJECT_SIZE
 from net.pithos_listing import format_version_timestamp
-from storage_engine.metadata import Precondition, Subdir, WriteResult, check_quota
-from storage_engine.metadata import errors as merr
-from storage_engine.metadata.records import ObjectVersion
-from storage_engine.objects import MD5_ATTR, stream_source
+from storage_engine.objects.metadata import Precondition, Subdir, WriteResult, check_quota
+from storage_engine.objects.metadata import errors as merr
+from storage_engine.objects.metadata.records import ObjectVersion
+from storage_engine.objects.store import MD5_ATTR, stream_source
 
 from .http import HTTPError, body_source, int_header, prefixed
 from .large_objects import is_static_large_object
@@ -68,7 +68,7 @@ class ObjectHandlers(HandlerBase):
 
     def want_md5(self, v: ObjectVersion, *, needed: bool = False) -> None:
         """Have the MD5 of a version stored without one computed in the background
-        (hashmap PUTs, partial updates: storage_engine.md5_backfill): right after the
+        (hashmap PUTs, partial updates: storage_engine.objects.md5_backfill): right after the
         write under md5_backfill "eager", once a Swift request ``needed`` it otherwise."""
         if self.md5_backfill is None or v.map is None or v.attrs.get(MD5_ATTR):
             return

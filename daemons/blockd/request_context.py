@@ -13,8 +13,8 @@ from urllib.parse import unquote_to_bytes
 
 from aiohttp import web
 
-from storage_engine.md5_backfill import Md5Backfill
-from storage_engine.objects import ObjectStore
+from storage_engine.objects.md5_backfill import Md5Backfill
+from storage_engine.objects.store import ObjectStore
 
 from .config import BlockdConfig
 from .http import HTTPError

@@ -21,8 +21,8 @@ from typing import Any
 from aiohttp import web
 
 from net.object_names import parse_object_path
-from storage_engine.md5_backfill import Md5Backfill
-from storage_engine.objects import ObjectStore
+from storage_engine.objects.md5_backfill import Md5Backfill
+from storage_engine.objects.store import ObjectStore
 
 from .accounts import AccountHandlers
 from daemons.runtime import package_version

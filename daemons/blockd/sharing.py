@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storage_engine.metadata.records import EffectiveSharing, ObjectVersion
+from storage_engine.objects.metadata.records import EffectiveSharing, ObjectVersion
 
 from .http import HTTPError
 from .public import public_path
