@@ -1,0 +1,1 @@
+"""nefeli-vncauthproxy: one-time-password VNC console proxy (snf-vncauthproxy's role)."""
