@@ -70,8 +70,8 @@ class ControlServer:
                         data = await reader.read(4096)
                 except TimeoutError:
                     if framer.pending:
-                        await self._reply(writer, ControlReply.failed(f"no complete request within {timeout:g}s"))
                         log.warning("control %s: request incomplete after %gs", peer, timeout)
+                        await self._refuse(writer, f"no complete request within {timeout:g}s")
                     return
                 if not data:
                     framer.feed_eof()
@@ -83,13 +83,16 @@ class ControlServer:
                     continue
             if isinstance(item, ControlError):
                 log.warning("control %s: malformed request: %s", peer, item)
-                self.proxy.metrics.requests.labels("FAILED").inc()
-                await self._reply(writer, ControlReply.failed(str(item)))
+                await self._refuse(writer, str(item))
                 if framer.broken:
                     return
                 continue
             reply = await self.proxy.handle(item, peer)
             await self._reply(writer, reply)
+
+    async def _refuse(self, writer: asyncio.StreamWriter, reason: str) -> None:
+        self.proxy.metrics.requests.labels("FAILED").inc()
+        await self._reply(writer, ControlReply.failed(reason))
 
     async def _reply(self, writer: asyncio.StreamWriter, reply: ControlReply) -> None:
         writer.write(reply.encode())

@@ -97,6 +97,7 @@ class Proxy:
         self.stopping = False
         self.wss_context: ssl.SSLContext | None = None
         self._fqdn: str | None = None
+        self._cancelled: list[asyncio.Task[None]] = []
 
     # -- configuration
 
@@ -321,9 +322,12 @@ class Proxy:
             if not session.relaying and session.channel is None and session.task is not None:
                 session.end = "proxy stopping before a client connected"
                 session.task.cancel()
+                self._cancelled.append(session.task)
 
     async def drain(self, timeout: float) -> None:
         """Let relaying sessions go on for up to ``timeout`` seconds, then close them."""
+        if self._cancelled:
+            await asyncio.wait(self._cancelled, timeout=CLOSE_GRACE)
         tasks = [s.task for s in self.sessions.values() if s.task is not None]
         if tasks:
             log.info("draining %d session(s) for up to %gs", len(tasks), timeout)
