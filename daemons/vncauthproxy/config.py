@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from daemons.runtime import setting
+from daemons.runtime import check_address, setting
 
 SECURITY_NAMES = ("vencrypt", "none", "vnc")
 
@@ -18,13 +18,9 @@ def split_host_port(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _listen(value: str) -> None:
-    split_host_port(value)
-
-
 def _optional_listen(value: str) -> None:
     if value:
-        split_host_port(value)
+        check_address(value)
 
 
 def parse_port_range(value: str) -> tuple[int, int]:
@@ -52,7 +48,8 @@ def _security(value: list[str]) -> None:
 @dataclass(frozen=True)
 class VncAuthProxyConfig:
     control_listen: str = setting(
-        "127.0.0.1:24999", help="HOST:PORT of the control socket", validate=_listen,
+        "127.0.0.1:24999", help="address of the control socket (systemd socket name: control)",
+        validate=check_address,
         reloadable=False, metavar="HOST:PORT",
     )
     port_range: str = setting(
@@ -72,7 +69,7 @@ class VncAuthProxyConfig:
     wss_tls_cert: Path | None = setting(None, help="PEM certificate for vnc-wss ports (default: control_tls_cert)")
     wss_tls_key: Path | None = setting(None, help="PEM private key of wss_tls_cert (default: control_tls_key)")
     metrics_listen: str = setting(
-        "127.0.0.1:24998", help="HOST:PORT serving /metrics; empty: off", validate=_optional_listen,
+        "127.0.0.1:24998", help="address serving /metrics (systemd socket name: metrics); empty: off", validate=_optional_listen,
         reloadable=False, metavar="HOST:PORT",
     )
     connect_timeout: float = setting(30.0, help="seconds a one-shot port waits for its client", min=0.1, max=3600)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from pathlib import Path
 
@@ -27,18 +28,19 @@ def server_tls_context(cert: Path, key: Path | None) -> ssl.SSLContext:
 class ControlServer:
     def __init__(self, proxy: Proxy) -> None:
         self.proxy = proxy
-        self.server: asyncio.AbstractServer | None = None
+        self.servers: list[asyncio.AbstractServer] = []
         self._conns: set[asyncio.Task[None]] = set()
 
-    async def start(self, host: str, port: int, tls: ssl.SSLContext | None) -> str:
-        self.server = await asyncio.start_server(self._serve, host, port, ssl=tls, reuse_address=True,
-                                                 ssl_handshake_timeout=self.proxy.config.control_timeout if tls else None)
-        socks = self.server.sockets
+    async def start(self, socks: list[socket.socket], tls: ssl.SSLContext | None) -> str:
+        handshake = self.proxy.config.control_timeout if tls else None
+        for sock in socks:
+            server = await asyncio.start_server(self._serve, sock=sock, ssl=tls, ssl_handshake_timeout=handshake)
+            self.servers.append(server)
         return ", ".join(_peer_text(s.getsockname()) for s in socks) + (" (TLS)" if tls else "")
 
     def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
+        for server in self.servers:
+            server.close()
         for task in list(self._conns):
             task.cancel()
 

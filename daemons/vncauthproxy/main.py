@@ -24,10 +24,10 @@ if __package__ in (None, ""):  # python daemons/vncauthproxy/main.py
 
 from aiohttp import web  # noqa: E402
 
-from daemons.runtime import App, ConfigError, Context  # noqa: E402
+from daemons.runtime import App, ConfigError, Context, metrics_app, open_listener  # noqa: E402
 from daemons.vncauthproxy.config import VncAuthProxyConfig, parse_port_range, split_host_port  # noqa: E402
 from daemons.vncauthproxy.control import ControlServer, server_tls_context  # noqa: E402
-from daemons.vncauthproxy.metrics import ProxyMetrics, metrics_app  # noqa: E402
+from daemons.vncauthproxy.metrics import ProxyMetrics  # noqa: E402
 from daemons.vncauthproxy.proxy import Proxy  # noqa: E402
 from daemons.vncauthproxy.users import Users, UsersError, delete_user, load_users, write_user  # noqa: E402
 
@@ -77,15 +77,15 @@ async def main(ctx: Context[VncAuthProxyConfig]) -> int:
     control = ControlServer(proxy)
     runner: web.AppRunner | None = None
     try:
-        host, port = split_host_port(cfg.control_listen)
-        where = await control.start(host, port, control_tls)
+        where = await control.start(open_listener(ctx.sockets, "control", cfg.control_listen, default=True), control_tls)
         status = f"control on {where}, ports {cfg.port_range}"
-        if cfg.metrics_listen:
-            runner = web.AppRunner(metrics_app(metrics), access_log=None, handle_signals=False)
+        metrics_socks = open_listener(ctx.sockets, "metrics", cfg.metrics_listen)
+        if metrics_socks:
+            runner = web.AppRunner(metrics_app(metrics.daemon), access_log=None, handle_signals=False)
             await runner.setup()
-            mhost, mport = split_host_port(cfg.metrics_listen)
-            await web.TCPSite(runner, mhost, mport, reuse_address=True).start()
-            status += f", metrics on {cfg.metrics_listen}"
+            for sock in metrics_socks:
+                await web.SockSite(runner, sock).start()
+            status += f", metrics on {cfg.metrics_listen or 'systemd socket'}"
 
         @ctx.on_reload
         def reloaded(new: VncAuthProxyConfig) -> None:

@@ -91,7 +91,7 @@ def test_malformed_requests_get_reasons(raw: bytes, reason: str, shared_proxy) -
     reply = reply_of(shared_proxy.raw_control(raw))
     assert reply["status"] == "FAILED" and reason in reply["reason"], reply
     assert shared_proxy.proc.poll() is None
-    assert "vncauthproxy_ports_in_use 0.0" in metrics_text(shared_proxy)
+    assert "nefeli_vncauthproxy_ports_in_use 0.0" in metrics_text(shared_proxy)
 
 
 def test_bad_requests_in_a_row_do_not_hurt(xvnc, tmp_path: Path) -> None:
@@ -105,7 +105,7 @@ def test_bad_requests_in_a_row_do_not_hurt(xvnc, tmp_path: Path) -> None:
             s.sendall(b'{"destination_address": ')
             reply = json.loads(s.recv(1024))
         assert "no complete request within 1s" in reply["reason"]
-        assert 'vncauthproxy_control_requests_total{status="FAILED"} 4.0' in metrics_text(proxy)
+        assert 'nefeli_vncauthproxy_control_requests_total{status="FAILED"} 4.0' in metrics_text(proxy)
     finally:
         proxy.stop()
 

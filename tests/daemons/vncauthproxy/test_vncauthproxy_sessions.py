@@ -50,7 +50,7 @@ def test_wrong_password_burns_the_port(xvnc, tmp_path: Path) -> None:
         reply = proxy.request(xvnc.port, password="right123")
         with pytest.raises(PermissionError, match="Authentication failed"):
             rfb_client(reply["source_port"], "nope")
-        assert 'vncauthproxy_sessions_total{end="auth_failed"} 2.0' in metrics_text(proxy)
+        assert 'nefeli_vncauthproxy_sessions_total{end="auth_failed"} 2.0' in metrics_text(proxy)
     finally:
         proxy.stop()
 
@@ -69,8 +69,8 @@ def test_second_connection_is_refused_and_relay_works(xvnc, tmp_path: Path) -> N
         first.close()
         proxy.wait_log("end=client closed")
         metrics = metrics_text(proxy)
-        assert "vncauthproxy_ports_in_use 0.0" in metrics
-        assert 'vncauthproxy_control_requests_total{status="OK"} 1.0' in metrics
+        assert "nefeli_vncauthproxy_ports_in_use 0.0" in metrics
+        assert 'nefeli_vncauthproxy_control_requests_total{status="OK"} 1.0' in metrics
     finally:
         proxy.stop()
 
