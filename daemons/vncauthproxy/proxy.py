@@ -52,6 +52,7 @@ class ClientChannel(Protocol):
     def abort(self) -> None: ...
     def pause_reading(self) -> None: ...
     def resume_reading(self) -> None: ...
+    def start_relay(self, backend: Endpoint) -> None: ...
 
 
 @dataclass
@@ -271,6 +272,7 @@ class Proxy:
         self.metrics.relaying.inc()
         try:
             link(backend, channel, a_first=session.backend.trailing, b_first=trailing)
+            channel.start_relay(backend)
             session.to_backend += len(trailing)
             session.to_client += len(session.backend.trailing)
             idle = self.config.idle_timeout

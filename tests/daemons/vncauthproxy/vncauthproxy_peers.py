@@ -165,6 +165,10 @@ def start_xvnc(tmp: Path, security: str = "None", password: str | None = None, c
     proc = subprocess.Popen(args, cwd=tmp, stdout=log.open("wb"), stderr=subprocess.STDOUT,
                             env={**os.environ, "HOME": str(tmp)})
     wait_port(port, proc=proc)
+    # A plaid root window, so that screenshots compared below are not all black.
+    require_program("xsetroot")
+    subprocess.run(["xsetroot", "-display", f":{display}", "-mod", "5", "5", "-fg", "#ff8000", "-bg", "#003366"],
+                   check=True, timeout=20, capture_output=True)
     return Backend(proc, port, f"Xvnc {security}", log)
 
 
