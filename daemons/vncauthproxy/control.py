@@ -10,7 +10,7 @@ from pathlib import Path
 
 from net.vnc_control import ControlError, ControlReply, RequestReader
 
-from .proxy import Proxy, _peer_text
+from .proxy import Proxy, peer_text
 
 __all__ = ["ControlServer", "server_tls_context"]
 
@@ -36,7 +36,7 @@ class ControlServer:
         for sock in socks:
             server = await asyncio.start_server(self._serve, sock=sock, ssl=tls, ssl_handshake_timeout=handshake)
             self.servers.append(server)
-        return ", ".join(_peer_text(s.getsockname()) for s in socks) + (" (TLS)" if tls else "")
+        return ", ".join(peer_text(s.getsockname()) for s in socks) + (" (TLS)" if tls else "")
 
     def close(self) -> None:
         for server in self.servers:
@@ -48,7 +48,7 @@ class ControlServer:
         task = asyncio.current_task()
         assert task is not None
         self._conns.add(task)
-        peer = _peer_text(writer.get_extra_info("peername"))
+        peer = peer_text(writer.get_extra_info("peername"))
         try:
             await self._requests(reader, writer, peer)
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError) as exc:

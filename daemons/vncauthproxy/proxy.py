@@ -77,7 +77,8 @@ class Session:
         self.backend.endpoint.close()
 
 
-def _peer_text(addr: Any) -> str:
+def peer_text(addr: Any) -> str:
+    """A socket address as one log-friendly string (IPv4-mapped IPv6 shown as IPv4)."""
     if isinstance(addr, tuple) and len(addr) >= 2:
         host = str(addr[0])
         if host.startswith("::ffff:"):
@@ -216,7 +217,7 @@ class Proxy:
         finally:
             lsock.close()  # one attempt: the port refuses everyone else from now on
             self._release(session.port)
-        session.client = _peer_text(addr)
+        session.client = peer_text(addr)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         _, channel = await loop.connect_accepted_socket(Endpoint, conn)
         session.channel = channel
