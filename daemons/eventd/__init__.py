@@ -1,0 +1,1 @@
+"""nefeli-eventd: Ganeti job events to AMQP (snf-ganeti-eventd's role)."""

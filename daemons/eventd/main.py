@@ -1,0 +1,316 @@
+"""`nefeli-eventd`: Ganeti job-queue events to AMQP, through a durable spool.
+
+    nefeli-eventd --ganeti-dir DIR --data DIR [--broker URL ...] [--node-name NAME] [--config FILE]
+
+Tasks (all on one event loop; file reads, parsing and SQLite in one worker thread):
+
+* watch: inotify on ``queue/`` (attached before the first scan) and on the spool
+  directory's wake file (progress-monitor's commits); an overflow asks for a rescan.
+* worker: takes the job ids that changed or left the queue, checks that this node is
+  the master, and spools what is new (daemons/eventd/tracker.py).
+* publisher: the spool to the broker (daemons/eventd/publisher.py); without a broker,
+  the HTTP feed serves it instead (daemons/eventd/http.py).
+* housekeeping: master re-check, spool size gauge and warning, feed retention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # python daemons/eventd/main.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from aiohttp import web  # noqa: E402
+from asyncinotify import Inotify, Mask  # noqa: E402
+
+from daemons.eventd.config import EventdConfig  # noqa: E402
+from daemons.eventd.http import EventFeed, make_app  # noqa: E402
+from daemons.eventd.metrics import EventdMetrics  # noqa: E402
+from daemons.eventd.publisher import Publisher, PublisherSettings, redact  # noqa: E402
+from daemons.eventd.spool import WAKE_FILE, Spool, SpoolError, SpooledMessage  # noqa: E402
+from daemons.eventd.tracker import GanetiState, JobTracker  # noqa: E402
+from daemons.runtime import App, Context  # noqa: E402
+from net.ganeti_job import job_id_from_name  # noqa: E402
+
+QUEUE_MASK = Mask.MOVED_TO | Mask.CLOSE_WRITE | Mask.MOVED_FROM | Mask.DELETE | Mask.ONLYDIR
+STATS_INTERVAL = 2.0
+PRUNE_INTERVAL = 60.0
+
+
+class Eventd:
+    def __init__(self, ctx: Context[EventdConfig], spool: Spool, executor: ThreadPoolExecutor) -> None:
+        self.ctx = ctx
+        self.log = ctx.log
+        cfg = ctx.config
+        self.spool = spool
+        self.executor = executor
+        self.metrics = EventdMetrics()
+        self.ganeti = GanetiState(cfg.ganeti_dir, cfg.node())
+        self.tracker = JobTracker(spool, self.ganeti, heartbeat_ttl=cfg.heartbeat_ttl)
+        self.queue = cfg.ganeti_dir / "queue"
+        self.changed: set[int] = set()
+        self.left: set[int] = set()
+        self.rescan = True
+        self.trigger = asyncio.Event()
+        self.was_master: bool | None = None
+        self.over_limit = False
+        self.feed = EventFeed(spool, executor) if not cfg.broker else None
+        self.publisher = (
+            Publisher(
+                spool,
+                executor,
+                PublisherSettings(
+                    brokers=tuple(cfg.broker),
+                    confirm_window=cfg.confirm_window,
+                    reconnect_min=cfg.reconnect_min,
+                    reconnect_max=cfg.reconnect_max,
+                    retry_min=cfg.retry_min,
+                    retry_max=cfg.retry_max,
+                ),
+                on_published=self._published,
+                on_retry=lambda reason: self.metrics.retries.labels(reason).inc(),
+                on_connected=lambda up: self.metrics.broker_up.set(1 if up else 0),
+            )
+            if cfg.broker
+            else None
+        )
+        self.watching = asyncio.Event()
+
+    async def run_in_worker(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    def _published(self, msg: SpooledMessage, when: float) -> None:
+        self.metrics.published.inc()
+
+    def spooled(self) -> None:
+        if self.publisher is not None:
+            self.publisher.wake()
+        if self.feed is not None:
+            self.feed.notify()
+
+    # -- watch -------------------------------------------------------------
+
+    async def watch(self) -> None:
+        """inotify on the queue; re-attached (with a rescan) if the directory goes away."""
+        warned = False
+        while True:
+            if not self.queue.is_dir():
+                if not warned:
+                    self.log.warning("%s does not exist (yet); waiting for Ganeti", self.queue)
+                    warned = True
+                await asyncio.sleep(2.0)
+                continue
+            warned = False
+            try:
+                with Inotify() as ino:
+                    qw = ino.add_watch(self.queue, QUEUE_MASK)
+                    ino.add_watch(self.ctx.config.data, Mask.CLOSE_WRITE | Mask.ONLYDIR)
+                    # Attached before the scan: nothing written from now on is missed.
+                    self.rescan = True
+                    self.trigger.set()
+                    self.watching.set()
+                    async for ev in ino:
+                        if Mask.Q_OVERFLOW in ev.mask:
+                            self.log.warning("inotify queue overflowed; rescanning %s", self.queue)
+                            self.metrics.overflows.inc()
+                            self.rescan = True
+                            self.trigger.set()
+                            continue
+                        if ev.watch is not qw:
+                            if ev.name is not None and str(ev.name) == WAKE_FILE:
+                                self.spooled()
+                            continue
+                        if Mask.IGNORED in ev.mask:
+                            raise FileNotFoundError(f"{self.queue} was removed")
+                        jid = job_id_from_name(str(ev.name)) if ev.name is not None else None
+                        if jid is None:
+                            continue
+                        if ev.mask & (Mask.MOVED_TO | Mask.CLOSE_WRITE):
+                            self.changed.add(jid)
+                        else:
+                            self.left.add(jid)
+                        self.trigger.set()
+            except OSError as exc:
+                self.log.warning("watching %s: %s; re-attaching", self.queue, exc)
+                self.watching.clear()
+                await asyncio.sleep(1.0)
+
+    # -- worker ------------------------------------------------------------
+
+    async def work(self) -> None:
+        while True:
+            await self.trigger.wait()
+            self.trigger.clear()
+            try:
+                await self.batch()
+            except Exception:  # noqa: BLE001 - log, keep the ids, try again: never lose or die
+                self.log.exception("processing job files failed; retrying in 1s")
+                await asyncio.sleep(1.0)
+                self.trigger.set()
+
+    async def batch(self) -> None:
+        master = await self.run_in_worker(self.ganeti.is_master)
+        self.metrics.is_master.set(1 if master else 0)
+        if master != self.was_master:
+            if master:
+                self.log.info("this node (%s) is the master: publishing job events", self.ganeti.node_name)
+                self.rescan = True
+            else:
+                self.log.info(
+                    "this node (%s) is not the master (%s): job events are not published",
+                    self.ganeti.node_name,
+                    await self.run_in_worker(self.ganeti.master_node) or "unknown",
+                )
+            self.was_master = master
+        if not master:
+            self.changed.clear()
+            self.left.clear()
+            return
+        if self.rescan:
+            self.rescan = False
+            self.metrics.rescans.inc()
+            try:
+                present, gone = await self.run_in_worker(self.tracker.scan_ids)
+            except OSError as exc:
+                self.log.warning("cannot scan %s: %s", self.queue, exc)
+                self.rescan = True
+                return
+            self.changed |= present
+            self.left |= gone
+        changed, left = self.changed, self.left
+        self.changed, self.left = set(), set()
+        if not changed and not left:
+            return
+        try:
+            result = await self.run_in_worker(self.tracker.process, changed, left)
+        except BaseException:
+            self.changed |= changed
+            self.left |= left
+            raise
+        self.metrics.job_files_read.inc(result.read)
+        self.metrics.job_files_malformed.inc(result.malformed)
+        for kind, n in result.spooled_types.items():
+            self.metrics.spooled.labels(kind).inc(n)
+        if result.spooled:
+            self.spooled()
+
+    # -- housekeeping --------------------------------------------------------
+
+    async def housekeeping(self) -> None:
+        last_prune = 0.0
+        last_master = 0.0
+        while True:
+            now = time.monotonic()
+            if now - last_master >= self.ctx.config.master_check_interval:
+                last_master = now
+                self.trigger.set()  # the worker re-reads ssconf_master_node
+            count, size = await self.run_in_worker(self.spool.stats)
+            self.metrics.spool_messages.set(count)
+            self.metrics.spool_bytes.set(size)
+            limit = self.ctx.config.spool_warn_bytes
+            over = bool(limit) and size > limit
+            if over != self.over_limit:
+                self.over_limit = over
+                self.metrics.spool_over.set(1 if over else 0)
+                if over:
+                    self.log.warning(
+                        "spool %s holds %d messages in %d bytes, over spool_warn_bytes=%d%s",
+                        self.spool.path, count, size, limit,
+                        "" if self.feed is not None else " (is the broker reachable?)",
+                    )
+                else:
+                    self.log.info("spool back under spool_warn_bytes (%d bytes)", size)
+            if self.feed is not None and now - last_prune >= PRUNE_INTERVAL:
+                last_prune = now
+                cut = time.time() - self.ctx.config.feed_retention
+                pruned = await self.run_in_worker(self.spool.prune_before, cut)
+                if pruned:
+                    self.log.info("feed retention: dropped %d messages", pruned)
+            await asyncio.sleep(STATS_INTERVAL)
+
+
+async def main(ctx: Context[EventdConfig]) -> int | None:
+    cfg = ctx.config
+    executor = ThreadPoolExecutor(1, thread_name_prefix="eventd-spool")
+    try:
+        spool = Spool(cfg.data)
+    except (SpoolError, OSError) as exc:
+        ctx.log.error("cannot open the spool: %s", exc)
+        executor.shutdown()
+        return 2
+    daemon = Eventd(ctx, spool, executor)
+    tasks: list[asyncio.Task[Any]] = []
+    runner: web.AppRunner | None = None
+    try:
+        if cfg.listen:
+            runner = web.AppRunner(
+                make_app(daemon.metrics, daemon.feed, lambda: ctx.stopping), access_log=None, handle_signals=False
+            )
+            await runner.setup()
+            host, _, port = cfg.listen.rpartition(":")
+            await web.TCPSite(runner, host.strip("[]"), int(port), reuse_address=True).start()
+        tasks = [
+            asyncio.create_task(daemon.watch(), name="watch"),
+            asyncio.create_task(daemon.work(), name="work"),
+            asyncio.create_task(daemon.housekeeping(), name="housekeeping"),
+        ]
+        if daemon.publisher is not None:
+            tasks.append(asyncio.create_task(daemon.publisher.run(), name="publish"))
+
+        @ctx.on_reload
+        def reloaded(new: EventdConfig) -> None:
+            daemon.ganeti.node_name = new.node()
+            daemon.tracker.ttl = {"eventd.heartbeat": new.heartbeat_ttl}
+            daemon.trigger.set()
+            ctx.log.info("configuration reloaded (node name %s)", daemon.ganeti.node_name)
+
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(daemon.watching.wait(), 10)
+        where = f"broker {', '.join(_hosts(cfg.broker))}" if cfg.broker else f"feed http://{cfg.listen}/events"
+        ctx.ready(f"watching {daemon.queue} as {daemon.ganeti.node_name}; {where}")
+        reason = await ctx.wait_for_stop()
+        ctx.log.info("stopping: %s", reason)
+        # Stop watching, spool what was already seen, then let the broker confirm it.
+        tasks[0].cancel()
+        if daemon.changed or daemon.left:
+            with contextlib.suppress(Exception):
+                await daemon.batch()
+        if daemon.publisher is not None:
+            left = await daemon.publisher.drain(max(ctx.runtime.shutdown_timeout - 2.0, 0.5))
+            if left:
+                ctx.log.info("%d messages stay spooled for the next start", left)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if runner is not None:
+            await runner.cleanup()
+        executor.shutdown(wait=True)
+        spool.close()
+    return 0
+
+
+def _hosts(urls: list[str]) -> list[str]:
+    return [redact(u) for u in urls]
+
+
+APP = App(
+    "nefeli-eventd",
+    EventdConfig,
+    main,
+    description="Ganeti job events to AMQP (snf-ganeti-eventd's role), nothing lost",
+)
+
+
+def entry() -> None:
+    APP.run()
+
+
+if __name__ == "__main__":
+    entry()
