@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Modules under cli/ that add subcommands; each has register(subparsers).
-COMMAND_MODULES = ["cli.about", "cli.store", "cli.transfer", "cli.sync", "cli.objects", "cli.tokens"]
+COMMAND_MODULES = ["cli.about", "cli.store", "cli.transfer", "cli.sync", "cli.objects", "cli.tokens", "cli.events"]
 
 
 def build_parser() -> argparse.ArgumentParser:

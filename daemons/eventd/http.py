@@ -3,7 +3,8 @@
 Without a broker the spool is the feed: each message is one SSE event whose ``id`` is
 its spool sequence number, ``event`` its routing key and ``data`` its JSON body.
 A client that reconnects with ``Last-Event-ID: N`` (EventSource does this by itself)
-or ``?after=N`` gets everything after N that the retention kept, then live events.
+or ``?after=N`` gets everything after N that the retention kept, then live events;
+``?follow=0`` ends the response once the backlog is sent.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from daemons.eventd.metrics import EventdMetrics
 from daemons.eventd.spool import Spool, SpooledMessage
+from net.sse import encode_event
 
 __all__ = ["EventFeed", "make_app"]
 
@@ -57,8 +59,8 @@ def _start_seq(request: web.Request) -> int:
 
 
 def sse_event(msg: SpooledMessage) -> bytes:
-    # The body is ASCII JSON on one line (net/ganeti_events.encode_body), so one data: line.
-    return b"id: %d\nevent: %s\ndata: %s\n\n" % (msg.seq, msg.routing_key.encode(), msg.body)
+    # The body is ASCII JSON on one line (net/ganeti_events.encode_body): one data: line.
+    return encode_event(msg.body.decode("utf-8", "replace"), event=msg.routing_key, id=str(msg.seq))
 
 
 def make_app(
@@ -73,6 +75,7 @@ def make_app(
         if feed is None:
             raise web.HTTPNotFound(text="a broker is configured: events are published there, not served here\n")
         seq = _start_seq(request)
+        follow = request.query.get("follow", "1") not in ("0", "false", "no")
         resp = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         )
@@ -88,6 +91,8 @@ def make_app(
                     seq = rows[-1].seq
                     last_write = time.monotonic()
                     continue
+                if not follow:
+                    break
                 # Woken by eventd's own spooling; the timeout also catches progress-monitor's.
                 await feed.wait(POLL)
                 if time.monotonic() - last_write >= KEEPALIVE:

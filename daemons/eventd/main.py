@@ -157,6 +157,7 @@ class Eventd:
     async def batch(self) -> None:
         master = await self.run_in_worker(self.ganeti.is_master)
         self.metrics.is_master.set(1 if master else 0)
+        self.metrics.master_checks.inc()
         if master != self.was_master:
             if master:
                 self.log.info("this node (%s) is the master: publishing job events", self.ganeti.node_name)

@@ -20,6 +20,7 @@ class EventdMetrics:
             "eventd_publish_retries", "publishes to be retried", ["reason"], registry=r
         )
         self.overflows = Counter("eventd_inotify_overflows", "inotify queue overflows (each one rescans)", registry=r)
+        self.master_checks = Counter("eventd_master_checks", "reads of ssconf_master_node", registry=r)
         self.rescans = Counter("eventd_rescans", "full scans of the queue directory", registry=r)
         self.spool_messages = Gauge("eventd_spool_messages", "messages in the spool", registry=r)
         self.spool_bytes = Gauge("eventd_spool_bytes", "size of the spool files", registry=r)

@@ -145,13 +145,20 @@ class Eventd:
                 cwd=self.base, env=env, stdout=log, stderr=log,
             )
         deadline = time.monotonic() + 30
-        while self.metric("eventd_rescans_total") < 1:
+        # Up once the worker checked the master (and, on the master, scanned the queue).
+        while not self._started():
             if self.proc.poll() is not None:
                 raise RuntimeError(f"eventd exited {self.proc.returncode}: {self.log.read_text()[-2000:]}")
             if time.monotonic() > deadline:
                 raise RuntimeError("eventd did not scan the queue in 30 s")
             time.sleep(0.05)
         return self
+
+    def _started(self) -> bool:
+        m = self.metrics()
+        return m.get("eventd_master_checks_total", 0) >= 1 and (
+            m.get("eventd_is_master") == 0 or m.get("eventd_rescans_total", 0) >= 1
+        )
 
     def metrics(self) -> dict[str, float]:
         try:

@@ -176,3 +176,123 @@ async def test_broker_outage_and_kill_9_lose_nothing(rabbitmq: RabbitMQ, tmp_pat
         if eventd.proc and eventd.proc.poll() is None:
             eventd.stop(signal.SIGKILL)
         await consumer.close()
+
+
+async def test_kill_9_while_jobs_are_written_loses_nothing(rabbitmq: RabbitMQ, tmp_path: Path) -> None:
+    g = ganeti_dir(tmp_path)
+    queue = g / "queue"
+    consumer = await Consumer(rabbitmq.url, "kill-").start()
+    eventd = Eventd(tmp_path, g, "--broker", rabbitmq.url).start()
+    finals = sorted(final_versions().items())
+    seen: set = set()
+    expected = []
+    half = threading.Event()
+
+    def writer() -> None:
+        for round_ in range(6):
+            for jid, data in finals:
+                data = renumbered(data, 10000 * (round_ + 1) + jid)
+                write_like_ganeti(queue, 10000 * (round_ + 1) + jid, data, luxid=False)
+                expected.extend(expected_new(seen, data))
+            if round_ == 2:
+                half.set()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, half.wait)
+        eventd.stop(signal.SIGKILL)
+        eventd = Eventd(tmp_path, g, "--broker", rabbitmq.url).start()
+        await asyncio.get_running_loop().run_in_executor(None, t.join)
+        await wait_until(lambda: len({r.message_id for r in consumer.received}) >= len(expected), timeout=60,
+                         what="every message")
+        await wait_until(lambda: eventd.metric("eventd_spool_messages") == 0, what="an empty spool")
+        got = consumer.unique()
+        assert {r.message_id: r.body for r in got} == {e.message_id: e.body for e in expected}
+        assert by_job(got) == by_job_expected(expected)
+        # At least once: only what was unconfirmed at the kill can come twice.
+        assert len(consumer.received) - len(got) <= 256
+        assert eventd.stop() == 0
+    finally:
+        t.join()
+        if eventd.proc and eventd.proc.poll() is None:
+            eventd.stop(signal.SIGKILL)
+        await consumer.close()
+
+
+def progress(data: Path, instance: str, stdin: bytes) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "daemons.progress_monitor.main", "--data", str(data), instance],
+        input=stdin, capture_output=True, cwd=data.parent, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60,
+    )
+
+
+async def test_non_master_publishes_no_job_events_until_it_becomes_master(rabbitmq: RabbitMQ, tmp_path: Path) -> None:
+    g = ganeti_dir(tmp_path, master="node2.example.test")
+    queue = g / "queue"
+    consumer = await Consumer(rabbitmq.url, "nonmaster-").start()
+    eventd = Eventd(tmp_path, g, "--broker", rabbitmq.url).start()
+    try:
+        seen: set = set()
+        expected = []
+        for jid, data in sorted(final_versions().items()):
+            write_like_ganeti(queue, jid, data, luxid=False)
+            expected += expected_new(seen, data)
+        # Progress messages are this node's own (the deploy runs here): they are published.
+        r = progress(eventd.data, "snf-7", b'{"type": "image-info", "messages": ["done"]}')
+        assert r.returncode == 0, r.stderr
+        await consumer.wait_for(1)
+        await asyncio.sleep(0.5)
+        assert [m.body["type"] for m in consumer.received] == ["image-info"]
+        assert consumer.received[0].queue == "nonmaster-snf-events-progress"
+        assert eventd.metric("eventd_is_master") == 0
+        assert eventd.metric("eventd_job_files_read_total") == 0
+        # Master failover to this node: the queue is scanned and published.
+        (g / "ssconf_master_node").write_text("node1.example.test\n")
+        await consumer.wait_for(1 + len(expected))
+        assert {m.message_id for m in consumer.received[1:]} == {e.message_id for e in expected}
+        assert "is not the master (node2.example.test)" in eventd.log_text()
+        assert eventd.stop() == 0
+    finally:
+        if eventd.proc and eventd.proc.poll() is None:
+            eventd.stop(signal.SIGKILL)
+        await consumer.close()
+
+
+async def test_inotify_overflow_is_followed_by_a_rescan_that_misses_nothing(rabbitmq: RabbitMQ, tmp_path: Path) -> None:
+    g = ganeti_dir(tmp_path)
+    queue = g / "queue"
+    consumer = await Consumer(rabbitmq.url, "overflow-").start()
+    eventd = Eventd(tmp_path, g, "--broker", rabbitmq.url).start()
+    max_queued = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
+    try:
+        assert eventd.proc is not None
+        # A flood while eventd cannot read: each Ganeti-style write is 3 events
+        # (CLOSE_WRITE of the temp file, MOVED_FROM, MOVED_TO), so the kernel queue overflows.
+        eventd.proc.send_signal(signal.SIGSTOP)
+        finals = sorted(final_versions().items())
+        seen: set = set()
+        expected = []
+        writes = 0
+        n = 0
+        while writes * 3 < max_queued + 3000:
+            for jid, data in finals:
+                job = 100000 + n * 100 + jid
+                write_like_ganeti(queue, job, renumbered(data, job), luxid=False)
+                writes += 1
+            n += 1
+        for i in range(n):
+            for jid, data in finals:
+                expected += expected_new(seen, renumbered(data, 100000 + i * 100 + jid))
+        eventd.proc.send_signal(signal.SIGCONT)
+        await wait_until(lambda: len(consumer.received) >= len(expected), timeout=120, what="every message")
+        assert eventd.metric("eventd_inotify_overflows_total") >= 1
+        assert eventd.metric("eventd_rescans_total") >= 2
+        assert {m.message_id for m in consumer.received} == {e.message_id for e in expected}
+        assert "inotify queue overflowed" in eventd.log_text()
+        assert eventd.stop() == 0
+    finally:
+        if eventd.proc and eventd.proc.poll() is None:
+            eventd.proc.send_signal(signal.SIGCONT)
+            eventd.stop(signal.SIGKILL)
+        await consumer.close()
