@@ -2,24 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from net.http_conditional import format_http_date
-from net.pithos_listing import ContainerRecord, format_container_listing, parse_listing_query
+from net.pithos_listing import (
+    AccountRecord,
+    ContainerRecord,
+    format_account_listing,
+    format_container_listing,
+    parse_listing_query,
+)
 from net.pithos_policy import format_quota, parse_account_policy
 from net.pithos_sharing import parse_group_headers
-from storage_engine.objects.metadata import Subdir
+from storage_engine.objects.metadata import Account, Subdir
 from storage_engine.objects.metadata import errors as merr
 
 from .http import HTTPError, prefixed
-from .request_context import HandlerBase, Req
+from .listings import listing_response
+from .permissions import Permissions
+from .request_context import Req
+from .service import Service
 from .until import until_headers, until_of
 
 
-class AccountHandlers(HandlerBase):
-    async def account_op(self, r: Req) -> web.StreamResponse:
+class AccountHandler:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.meta = service.meta
+
+    async def top_level(self, r: Req) -> web.StreamResponse:
+        """GET / : the accounts sharing something with the user."""
+        if r.method not in ("GET", "HEAD"):
+            raise HTTPError(405, "method not allowed")
+        q = parse_listing_query(r.query, accept=r.headers.get("Accept"))
+        names = await self.meta.sharing.accounts_sharing_with(r.user or "", marker=q.marker, limit=q.limit)
+        body = format_account_listing([AccountRecord(n) for n in names], q.format)
+        return listing_response(r, body, q.format, {})
+
+    async def handle(self, r: Req) -> web.StreamResponse:
         acct = r.account
         assert acct is not None
         m = r.method
@@ -29,7 +49,7 @@ class AccountHandlers(HandlerBase):
                     a = await self.meta.accounts.get(acct)
                 except merr.AccountNotFound:
                     a = await self.meta.accounts.ensure(acct)
-                headers = self._account_headers(a)
+                headers = AccountHandler._account_headers(a)
             else:
                 await self.meta.accounts.get(acct)  # 404 for an unknown account
                 headers = {}
@@ -37,7 +57,7 @@ class AccountHandlers(HandlerBase):
             if until is not None:
                 at = await self.meta.history.account(acct, until=until)
                 headers = until_headers(
-                    self._account_headers(at.account), "Account", at.usage.object_count, at.usage.bytes_used,
+                    AccountHandler._account_headers(at.account), "Account", at.usage.object_count, at.usage.bytes_used,
                     at.last_modified,
                 )
                 headers["X-Account-Container-Count"] = str(at.container_count)
@@ -68,9 +88,9 @@ class AccountHandlers(HandlerBase):
                     if not isinstance(c, Subdir)
                 ]
             body = format_container_listing(recs, q.format, account=acct)
-            return self._listing_response(r, body, q.format, headers)
+            return listing_response(r, body, q.format, headers)
         if m == "POST":
-            self.require_owner(r)  # so a quota is set by the account itself, for itself
+            Permissions.require_owner(r)  # so a quota is set by the account itself, for itself
             # Parse every header before changing anything: a 400 leaves the account as it was.
             policy = parse_account_policy(r.headers)
             groups = parse_group_headers(r.headers)
@@ -86,7 +106,8 @@ class AccountHandlers(HandlerBase):
             return web.Response(status=202)
         raise HTTPError(405, "method not allowed on an account")
 
-    def _account_headers(self, a: Any) -> dict[str, str]:
+    @staticmethod
+    def _account_headers(a: Account) -> dict[str, str]:
         h = {
             "X-Account-Container-Count": str(a.container_count),
             "X-Account-Object-Count": str(a.usage.object_count),

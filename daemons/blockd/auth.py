@@ -10,10 +10,12 @@ from net.http_errors import BadRequest
 from net.identity_v2 import MAX_BODY, TokenAuth, access_document, parse_token_request
 
 from .http import HTTPError, read_body
-from .request_context import HandlerBase
+from .service import Service
 
 
-class AuthHandlers(HandlerBase):
+class AuthHandler:
+    def __init__(self, service: Service) -> None:
+        self.service = service
     async def auth_v1(self, request: web.Request) -> web.StreamResponse:
         if request.method not in ("GET", "HEAD"):
             raise HTTPError(405, "use GET")
@@ -21,18 +23,18 @@ class AuthHandlers(HandlerBase):
         key = request.headers.get("X-Auth-Key") or request.headers.get("X-Storage-Pass")
         if not user or not key:
             raise HTTPError(401, "X-Auth-User and X-Auth-Key required")
-        account = await self.meta.tokens.verify_key(user, key)
+        account = await self.service.meta.tokens.verify_key(user, key)
         if account is None:
             raise HTTPError(401, "wrong user or key")
-        tok = await self.meta.tokens.create(account, ttl=self.config.auth_token_ttl, description="auth/v1.0")
-        url = f"{self._base(request)}/v1/{account}"
+        tok = await self.service.meta.tokens.create(account, ttl=self.service.config.auth_token_ttl, description="auth/v1.0")
+        url = f"{self.service.base_url(request)}/v1/{account}"
         return web.Response(
             status=200,
             headers={
                 "X-Storage-Url": url,
                 "X-Auth-Token": tok.token,
                 "X-Storage-Token": tok.token,
-                "X-Auth-Token-Expires": str(int(self.config.auth_token_ttl)),
+                "X-Auth-Token-Expires": str(int(self.service.config.auth_token_ttl)),
             },
         )
 
@@ -46,16 +48,16 @@ class AuthHandlers(HandlerBase):
         account: str | None
         expires: float | None = None
         if isinstance(creds, TokenAuth):
-            account, token_value = await self.meta.tokens.resolve(creds.token), creds.token
+            account, token_value = await self.service.meta.tokens.resolve(creds.token), creds.token
         else:
-            account = await self.meta.tokens.verify_key(creds.username, creds.password)
+            account = await self.service.meta.tokens.verify_key(creds.username, creds.password)
             if account is None:
                 raise HTTPError(401, "invalid credentials")
-            new = await self.meta.tokens.create(account, ttl=self.config.auth_token_ttl, description="identity/v2.0")
+            new = await self.service.meta.tokens.create(account, ttl=self.service.config.auth_token_ttl, description="identity/v2.0")
             token_value, expires = new.token, new.info.expires
         if account is None:
             raise HTTPError(401, "invalid credentials")
-        url = f"{self._base(request)}/object-store/v1"
+        url = f"{self.service.base_url(request)}/object-store/v1"
         return web.json_response(
             access_document(token_value, account, expires or (time.time() + 86400 * 365), url)
         )

@@ -8,18 +8,30 @@ from aiohttp import web
 
 from net.http_conditional import format_http_date
 from net.pithos_listing import ObjectRecord, SubdirRecord, format_object_listing, parse_listing_query
-from storage_engine.objects.metadata import ContainerPolicy, ListingExtras, Subdir
+from storage_engine.objects.large_objects import listed_size
+from storage_engine.objects.metadata import Container, ContainerPolicy, ListingExtras, Subdir
 from storage_engine.objects.metadata import errors as merr
 
+from .hashsync import HashSyncHandler
 from .http import HTTPError, int_header, prefixed
-from .large_objects import listed_size
-from .public import public_path
-from .request_context import HandlerBase, Req
+from .listings import listing_response
+from .permissions import Permissions
+from .public_paths import public_path
+from .request_context import Req
+from .service import Service
 from .until import until_headers, until_of
+from .versions import Versions
 
 
-class ContainerHandlers(HandlerBase):
-    def _container_headers(self, c: Any) -> dict[str, str]:
+class ContainerHandler:
+    def __init__(self, service: Service, versions: Versions, hashsync: HashSyncHandler) -> None:
+        self.service = service
+        self.meta = service.meta
+        self.versions = versions
+        self.hashsync = hashsync
+
+    @staticmethod
+    def _container_headers(c: Container) -> dict[str, str]:
         p = c.policy
         h = {
             "X-Container-Object-Count": str(c.usage.object_count),
@@ -46,7 +58,8 @@ class ContainerHandlers(HandlerBase):
             at.last_modified,
         )
 
-    def _policy_changes(self, r: Req) -> dict[str, Any]:
+    @staticmethod
+    def _policy_changes(r: Req) -> dict[str, Any]:
         pol = prefixed(r.headers, "x-container-policy-")
         out: dict[str, Any] = {}
         for key, value in pol.items():
@@ -63,7 +76,7 @@ class ContainerHandlers(HandlerBase):
                 raise HTTPError(400, f"unknown container policy {key!r}")
         return out
 
-    async def container_op(self, r: Req) -> web.StreamResponse:
+    async def handle(self, r: Req) -> web.StreamResponse:
         acct, cont = r.account, r.container
         assert acct is not None and cont is not None
         m = r.method
@@ -107,7 +120,7 @@ class ContainerHandlers(HandlerBase):
                     recs.append(
                         ObjectRecord(
                             name=it.name, size=listed_size(it),
-                            hash=self.etag_for(r.api, it) or it.etag,
+                            hash=self.versions.etag_for(r.api, it) or it.etag,
                             content_type=it.content_type, last_modified=it.mtime,
                             x_object_hash=it.etag, uuid=it.uuid, version=it.serial, version_timestamp=it.mtime,
                             modified_by=it.modified_by, meta=dict(it.meta),
@@ -119,18 +132,18 @@ class ContainerHandlers(HandlerBase):
             headers = self._container_headers(c) if r.owner else {}
             if until is not None:
                 headers = await self._container_headers_at(acct, cont, until)
-            return self._listing_response(r, body, q.format, headers)
+            return listing_response(r, body, q.format, headers)
         if m == "PUT":
-            self.require_owner(r)
+            Permissions.require_owner(r)
             await self.meta.accounts.ensure(acct)
             changes = self._policy_changes(r)
             meta = prefixed(r.headers, "x-container-meta-")
             try:
                 policy = ContainerPolicy(
-                    versioning=changes.get("versioning", self.config.default_versioning),
+                    versioning=changes.get("versioning", self.service.config.default_versioning),
                     quota=changes.get("quota"),
-                    block_size=changes.get("block_size", self.config.default_block_size),
-                    hash_scheme=changes.get("hash_scheme", self.config.default_hash),
+                    block_size=changes.get("block_size", self.service.config.default_block_size),
+                    hash_scheme=changes.get("hash_scheme", self.service.config.default_hash),
                 )
                 await self.meta.containers.create(acct, cont, policy=policy, meta=meta)
                 return web.Response(status=201)
@@ -139,12 +152,12 @@ class ContainerHandlers(HandlerBase):
                     await self.meta.containers.update(acct, cont, meta=meta or None, **changes)
                 return web.Response(status=202)
         if m == "POST":
-            self.require_owner(r)
+            Permissions.require_owner(r)
             ctype = (r.headers.get("Content-Type") or "").split(";")[0].strip().lower()
             if "update" in r.query and ctype == "application/octet-stream" and (
                 (r.request.content_length or 0) > 0 or r.request.headers.get("Transfer-Encoding")
             ):
-                return await self.upload_blocks(r)
+                return await self.hashsync.upload_blocks(r)
             await self.meta.containers.get(acct, cont)
             changes = self._policy_changes(r)
             meta = prefixed(r.headers, "x-container-meta-")
@@ -155,11 +168,11 @@ class ContainerHandlers(HandlerBase):
                 )
             return web.Response(status=202)
         if m == "DELETE":
-            self.require_owner(r)
+            Permissions.require_owner(r)
             if r.api == "pithos" and r.query.get("delimiter"):
                 # Pithos: empty the container (whatever the delimiter), keep the container.
-                await self.store.delete_objects(acct, cont, modified_by=r.user or acct)
+                await self.service.store.delete_objects(acct, cont, modified_by=r.user or acct)
                 return web.Response(status=204)
-            await self.store.delete_container(acct, cont)
+            await self.service.store.delete_container(acct, cont)
             return web.Response(status=204)
         raise HTTPError(405, "method not allowed on a container")

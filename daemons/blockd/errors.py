@@ -1,7 +1,10 @@
-"""The middleware that turns every failure into an HTTP answer and records metrics.
+"""Every failure becomes an HTTP answer here, and every answer is counted in the metrics.
 
-Known errors (HTTPError, range and protocol errors, metadata 4xx, a full store)
-map to their status; anything else is logged with the request id and becomes a 500.
+The engine's errors carry no status: they are kinds (storage_engine.errors),
+and ENGINE_STATUS below is the one place that says which status each kind is
+answered with. Handlers' own answers (HTTPError) and the codecs' refusals
+(net.http_errors) carry theirs. Anything else is logged with the request id
+and becomes a 500.
 """
 
 from __future__ import annotations
@@ -10,24 +13,54 @@ import asyncio
 import logging
 import secrets
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from daemons.runtime.access_log import BYTES_IN, TRANSACTION_ID, note_reason
 from net.http_errors import ProtocolError, RangeNotSatisfiable
-from storage_engine.blocks.errors import StoreError, StoreFull
-from storage_engine.objects.metadata import errors as merr
+from storage_engine import errors as kinds
 
 from .http import HTTPError, text_response
-from .request_context import HandlerBase
+from .metrics import BlockdMetrics
 
 log = logging.getLogger("nefeli-blockd")
 
+#: engine error kind -> the status it is answered with; the first kind an error is wins.
+#: An engine error of none of these kinds (a corrupt block, a schema problem) is a 500.
+ENGINE_STATUS: tuple[tuple[type[kinds.EngineError], int], ...] = (
+    (kinds.InvalidArgument, 400),
+    (kinds.PermissionDenied, 403),
+    (kinds.NotFound, 404),
+    (kinds.Conflict, 409),
+    (kinds.PreconditionFailed, 412),
+    (kinds.QuotaExceeded, 413),
+    (kinds.TooLarge, 413),
+    (kinds.ChecksumMismatch, 422),
+    (kinds.ClientGone, 499),  # nginx's "client closed request": nobody reads it
+    (kinds.Busy, 503),
+    (kinds.StorageFull, 507),
+)
+#: what the answer says for a kind whose message is not for clients
+_FIXED_TEXT = {507: "insufficient storage"}
 
-class ErrorMiddleware(HandlerBase):
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def engine_status(exc: BaseException) -> int | None:
+    """The status ENGINE_STATUS gives this error, None if it is none of the kinds."""
+    for kind, status in ENGINE_STATUS:
+        if isinstance(exc, kind):
+            return status
+    return None
+
+
+class ErrorMiddleware:
+    def __init__(self, metrics: BlockdMetrics) -> None:
+        self.metrics = metrics
+
     @web.middleware
-    async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         rid = request.headers.get("X-Trans-Id", "")[:64] or secrets.token_hex(8)
         request[TRANSACTION_ID] = rid
         t0 = time.monotonic()
@@ -39,7 +72,7 @@ class ErrorMiddleware(HandlerBase):
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - everything becomes an answer
-            resp = self._error_response(request, exc)
+            resp = self.error_response(request, exc)
             stream = request.get("stream")
             if stream is not None and stream.prepared:
                 # Headers are out: the only honest signal left is cutting the connection.
@@ -59,13 +92,16 @@ class ErrorMiddleware(HandlerBase):
                 out = 0
         self.metrics.observe(request.method[:16], status, time.monotonic() - t0, request.get(BYTES_IN, 0), out)
 
-    def _error_response(self, request: web.Request, exc: Exception) -> web.Response:
-        resp = self._answer(request, exc)
+    @classmethod
+    def error_response(cls, request: web.Request, exc: Exception) -> web.Response:
+        """The answer to a failed request; a refusal's one-line reason goes to the access log."""
+        resp = cls.answer(request, exc)
         if resp.status < 500:
             note_reason(request, resp.text or "")
         return resp
 
-    def _answer(self, request: web.Request, exc: Exception) -> web.Response:
+    @staticmethod
+    def answer(request: web.Request, exc: Exception) -> web.Response:
         if isinstance(exc, HTTPError):
             return text_response(exc.status, exc.reason, exc.headers)
         if isinstance(exc, RangeNotSatisfiable):
@@ -73,13 +109,9 @@ class ErrorMiddleware(HandlerBase):
             return text_response(416, exc.reason, headers)
         if isinstance(exc, ProtocolError):
             return text_response(exc.status, exc.reason)
-        if isinstance(exc, merr.MetadataError) and exc.status < 500 or isinstance(exc, merr.Busy):
-            return text_response(exc.status, str(exc) or exc.__class__.__name__)
-        if isinstance(exc, StoreFull):
-            return text_response(507, "insufficient storage")
-        status = getattr(exc, "status", None)
-        if isinstance(status, int) and 400 <= status < 500 and not isinstance(exc, (StoreError, OSError)):
-            return text_response(status, str(exc) or exc.__class__.__name__)
+        status = engine_status(exc)
+        if status is not None:
+            return text_response(status, _FIXED_TEXT.get(status) or str(exc) or exc.__class__.__name__)
         log.error(
             "request %s %s %s failed",
             request.get(TRANSACTION_ID),

@@ -1,15 +1,14 @@
-"""Small HTTP helpers of blockd: errors, header groups, body reading."""
+"""Small HTTP helpers of blockd: errors, header groups, the request body as a byte source."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from net.http_errors import PayloadTooLarge, ProtocolError
+from net.http_errors import PayloadTooLarge
 
 from storage_engine.objects.store import ShortBody
 
@@ -65,51 +64,50 @@ BODY_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def body_source(request: web.Request, limit: int | None = None) -> Any:
-    """``async read(n)`` over the request body; a broken body raises ShortBody (499),
-    one that goes past ``limit`` bytes PayloadTooLarge (413: a chunked body has no
-    Content-Length to refuse up front).
+class RequestBody:
+    """A request body as the object store's typed byte source (ByteSource).
 
-    It also has ``readany()``: whatever the body has buffered (a whole network
-    chunk, no copy), which is what ObjectStore.write_stream prefers."""
-    content = request.content
-    seen = 0
+    A broken body raises ShortBody (the client went away), one that goes past
+    ``limit`` bytes PayloadTooLarge (413: a chunked body has no Content-Length
+    to refuse up front). ``readany()`` answers whatever the body has buffered
+    (a whole network chunk, no copy), which is what ObjectStore.write_stream reads."""
 
-    def counted(data: bytes) -> bytes:
-        nonlocal seen
-        seen += len(data)
-        if limit is not None and seen > limit:
-            raise PayloadTooLarge(f"body over {limit} bytes")
+    def __init__(self, request: web.Request, limit: int | None = None) -> None:
+        self._content = request.content
+        self._limit = limit
+        self._seen = 0
+
+    def _counted(self, data: bytes) -> bytes:
+        self._seen += len(data)
+        if self._limit is not None and self._seen > self._limit:
+            raise PayloadTooLarge(f"body over {self._limit} bytes")
         return data
 
-    async def read(n: int) -> bytes:
+    async def read(self, n: int) -> bytes:
         try:
-            return counted(await content.read(n))
+            return self._counted(await self._content.read(n))
         except BODY_ERRORS as exc:
             raise ShortBody(f"request body broken: {exc.__class__.__name__}") from None
 
-    async def readany() -> bytes:
+    async def readany(self) -> bytes:
         try:
             while True:
                 # one buffered network chunk as it is (readany() would join them: a copy)
-                data, end_of_http_chunk = await content.readchunk()
+                data, end_of_http_chunk = await self._content.readchunk()
                 if data or not end_of_http_chunk:
-                    return counted(data)
+                    return self._counted(data)
         except BODY_ERRORS as exc:
             raise ShortBody(f"request body broken: {exc.__class__.__name__}") from None
-
-    read.readany = readany  # type: ignore[attr-defined]
-    return read
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
     """The whole (small) body, refusing more than ``limit`` bytes (413)."""
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"body over {limit} bytes")
-    read = body_source(request)
+    body = RequestBody(request)
     data = bytearray()
     while True:
-        chunk = await read(1 << 16)
+        chunk = await body.read(1 << 16)
         if not chunk:
             break
         data += chunk
@@ -118,7 +116,3 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and len(data) != request.content_length:
         raise ShortBody("body shorter than Content-Length")
     return bytes(data)
-
-
-def is_protocol_error(exc: BaseException) -> bool:
-    return isinstance(exc, ProtocolError)

@@ -1,5 +1,6 @@
-"""Swift static large objects (SLO): `PUT ?multipart-manifest=put`, GET/HEAD as the
-concatenation of the segments, `?multipart-manifest=get`, `DELETE ?multipart-manifest=delete`.
+"""Swift large objects: static ones (SLO: `PUT ?multipart-manifest=put`, GET/HEAD as the
+concatenation of the segments, `?multipart-manifest=get`, `DELETE ?multipart-manifest=delete`)
+and the reads of dynamic ones (DLO, X-Object-Manifest).
 
 An SLO is stored as Swift stores it: the object's bytes are the manifest JSON
 (net.swift_slo.format_manifest, what `?multipart-manifest=get` returns) and its
@@ -14,14 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 from aiohttp import web
 
 from daemons.runtime.access_log import BYTES_IN
 from net.http_conditional import format_http_date
 from net.http_errors import InvalidManifest
+from net.object_names import validate_container
 from net.pithos_listing import format_iso8601
 from net.swift_slo import (
     MAX_MANIFEST_DEPTH,
@@ -42,20 +45,31 @@ from net.swift_slo import (
     parse_stored_manifest,
     resolve_segment_range,
 )
+from storage_engine.objects.byte_sources import BytesSource, StreamSource
+from storage_engine.objects.large_objects import (
+    DLO_MANIFEST_ATTR,
+    LARGE_OBJECT_ATTRS,
+    SLO_DEPTH_ATTR,
+    SLO_ETAG_ATTR,
+    SLO_SIZE_ATTR,
+    LargeObjects,
+    is_static_large_object,
+    slo_depth,
+)
 from storage_engine.objects.metadata import Precondition, WriteResult
 from storage_engine.objects.metadata import errors as merr
 from storage_engine.objects.metadata.records import ObjectVersion
-from storage_engine.objects.store import MD5_ATTR, stream_source
+from storage_engine.objects.store import MD5_ATTR
 
 from .http import HTTPError, prefixed, read_body
-from .request_context import HandlerBase, Req
+from .permissions import Permissions
+from .request_context import Req, attrs_from, content_type_of
+from .service import Service
+from .sharing import Sharing
+from .versions import Versions
 
 log = logging.getLogger("nefeli-blockd")
 
-#: attrs of an SLO manifest version: total bytes, SLO ETag (unquoted), manifest levels (1 = plain segments)
-SLO_SIZE_ATTR = "slo-size"
-SLO_ETAG_ATTR = "slo-etag"
-SLO_DEPTH_ATTR = "slo-depth"
 #: segment look-ups of one manifest PUT under way at once
 _LOOKUPS = 32
 #: problems listed in a 400 answer
@@ -67,16 +81,7 @@ MAX_JOINED_COPY = 5 * 1024**3
 _DATA_WRITE = 64 * 1024
 
 
-def is_static_large_object(v: ObjectVersion) -> bool:
-    return SLO_ETAG_ATTR in v.attrs and SLO_SIZE_ATTR in v.attrs
-
-
-def _depth(v: ObjectVersion) -> int:
-    raw = v.attrs.get(SLO_DEPTH_ATTR, "1")
-    return int(raw) if raw.isdigit() else 1
-
-
-ReadSpan = Callable[[int, int], AsyncIterator[bytes]]
+ReadSpan = Callable[[int, int], AsyncGenerator[bytes, None]]
 
 
 @dataclass
@@ -101,17 +106,40 @@ class ResolvedSegment:
     depth: int
 
 
-class LargeObjectHandlers(HandlerBase):
+class LargeObjectHandler:
+    """SLO PUT, GET/HEAD, copy and delete; DLO reads (with storage_engine.objects.large_objects)."""
+
+    def __init__(self, service: Service, perms: Permissions, versions: Versions, sharing: Sharing) -> None:
+        self.service = service
+        self.perms = perms
+        self.versions = versions
+        self.sharing = sharing
+        self.engine = LargeObjects(service.store)
+
+    # ------------------------------------------------------------------ DLO
+
+    async def dlo_segments(self, r: Req, acct: str, manifest: str, until: float | None = None) -> list[ObjectVersion]:
+        """The segments of an X-Object-Manifest object, in name order; with ``until``
+        (the owner's alone, see until.py), the segments as they were then."""
+        cont, _, prefix = unquote(manifest).lstrip("/").partition("/")
+        validate_container(cont)
+        return await self.engine.dynamic_segments(
+            acct, cont, prefix, as_user=None if r.owner or r.user is None else r.user, until=until
+        )
+
+    def read_joined(self, segments: Sequence[ObjectVersion], start: int, end: int) -> AsyncIterator[bytes]:
+        return self.engine.read_joined(segments, start, end)
+
     # ------------------------------------------------------------------ PUT
 
-    async def slo_put(self, r: Req) -> web.StreamResponse:
+    async def put(self, r: Req) -> web.StreamResponse:
         """PUT ?multipart-manifest=put: check every segment, keep the manifest (not the data)."""
         acct, cont, name = r.account or "", r.container or "", r.obj or ""
-        await self.require_write(r, acct, cont, name)
-        self._check_sharing_owner(r)  # type: ignore[attr-defined]
-        c = await self.meta.containers.get(acct, cont)
-        cur = await self._current(acct, cont, name)  # type: ignore[attr-defined]
-        pre = self._write_precondition(r, cur)  # type: ignore[attr-defined]
+        await self.perms.require_write(r, acct, cont, name)
+        self.sharing.check_owner(r)
+        c = await self.service.meta.containers.get(acct, cont)
+        cur = await self.versions.current(acct, cont, name)
+        pre = self.versions.write_precondition(r, cur)
         body = await read_body(r.request, MAX_MANIFEST_SIZE)
         items = parse_put_manifest(body)
         sem = asyncio.Semaphore(_LOOKUPS)
@@ -137,7 +165,7 @@ class LargeObjectHandlers(HandlerBase):
         want = r.headers.get("ETag")
         if want and normalize_etag(want) != etag:
             raise HTTPError(422, "the ETag sent does not match the SLO's (MD5 of the segments' ETag parts)")
-        attrs = {k: v for k, v in self._attrs_from(r).items() if k != "manifest"}  # type: ignore[attr-defined]
+        attrs = {k: v for k, v in attrs_from(r).items() if k != DLO_MANIFEST_ATTR}
         attrs.update(
             {SLO_SIZE_ATTR: str(manifest_size(entries)), SLO_ETAG_ATTR: etag, SLO_DEPTH_ATTR: str(depth)}
         )
@@ -145,16 +173,13 @@ class LargeObjectHandlers(HandlerBase):
         if len(manifest) > MAX_STORED_MANIFEST_SIZE:
             raise HTTPError(413, f"the stored SLO manifest would be over {MAX_STORED_MANIFEST_SIZE} bytes")
 
-        async def once() -> AsyncIterator[bytes]:
-            yield manifest
-
-        result = await self.store.put_stream(
-            acct, c, name, stream_source(once()), length=len(manifest), modified_by=r.user or acct,
-            content_type=self._content_type(r) or "application/octet-stream",  # type: ignore[attr-defined]
+        result = await self.service.store.put_stream(
+            acct, c, name, BytesSource(manifest), length=len(manifest), modified_by=r.user or acct,
+            content_type=content_type_of(r) or "application/octet-stream",
             meta=prefixed(r.headers, "x-object-meta-"), attrs=attrs, precondition=pre,
         )
         r.request[BYTES_IN] = len(body)
-        await self._apply_sharing_public(r, acct, cont, name)  # type: ignore[attr-defined]
+        await self.sharing.apply(r, acct, cont, name)
         v = result.version
         return web.Response(
             status=201,
@@ -172,20 +197,17 @@ class LargeObjectHandlers(HandlerBase):
         """The stored entry for one segment of a PUT manifest, or why it cannot be one
         (every problem, in Swift's order: range, size, ETag)."""
         try:
-            v = await self.meta.objects.get(acct, ref.container, ref.name)
+            v = await self.service.meta.objects.get(acct, ref.container, ref.name)
         except (merr.ObjectNotFound, merr.ContainerNotFound):
             return ["404 Not Found"]
         if v.map is None:
             return ["404 Not Found"]
-        if r.user != acct:
-            try:
-                await self.require_read(r, acct, ref.container, ref.name)
-            except HTTPError:
-                return ["403 Forbidden"]
-        if v.attrs.get("manifest"):
+        if not await self.perms.may_read(r.user, acct, ref.container, ref.name):
+            return ["403 Forbidden"]
+        if v.attrs.get(DLO_MANIFEST_ATTR):
             return ["a dynamic large object cannot be a segment"]
         if is_static_large_object(v):
-            size, etags, depth = int(v.attrs[SLO_SIZE_ATTR]), {v.attrs[SLO_ETAG_ATTR]}, _depth(v)
+            size, etags, depth = int(v.attrs[SLO_SIZE_ATTR]), {v.attrs[SLO_ETAG_ATTR]}, slo_depth(v)
             recorded = v.attrs[SLO_ETAG_ATTR]
         else:
             md5 = v.attrs.get(MD5_ATTR)
@@ -216,7 +238,7 @@ class LargeObjectHandlers(HandlerBase):
 
     # ------------------------------------------------------------------ GET/HEAD
 
-    async def slo_view(self, r: Req, v: ObjectVersion) -> SloView | None:
+    async def view(self, r: Req, v: ObjectVersion) -> SloView | None:
         """None for anything but an SLO; else how GET/HEAD serves it (the manifest
         itself with ?multipart-manifest=get, otherwise the concatenation)."""
         if not is_static_large_object(v):
@@ -225,18 +247,18 @@ class LargeObjectHandlers(HandlerBase):
         if r.query.get("multipart-manifest") == "get":
             headers["Content-Type"] = "application/json; charset=utf-8"
             raw = (r.query.get("format") or "").lower() == "raw"
-            etag = self.etag_for(r.api, v) or v.etag  # type: ignore[attr-defined]
+            etag = self.versions.etag_for(r.api, v) or v.etag
             return SloView(headers, etag, raw_manifest=raw, entries=await self._manifest(v) if raw else [])
         etag = v.attrs[SLO_ETAG_ATTR]
         headers["ETag"] = f'"{etag}"'
         entries = await self._manifest(v) if r.method == "GET" else []
 
-        def read(start: int, end: int) -> AsyncIterator[bytes]:
+        def read(start: int, end: int) -> AsyncGenerator[bytes, None]:
             return self._slo_read(r, v, entries, start, end)
 
         return SloView(headers, etag, size=int(v.attrs[SLO_SIZE_ATTR]), read=read, entries=entries)
 
-    async def slo_raw_manifest(self, r: Req, view: SloView, headers: dict[str, str]) -> web.StreamResponse:
+    async def raw_manifest(self, r: Req, view: SloView, headers: dict[str, str]) -> web.StreamResponse:
         """?multipart-manifest=get&format=raw: the manifest in the form a PUT takes."""
         body = format_raw_manifest(view.entries)
         headers = {k: val for k, val in headers.items() if k.lower() not in ("etag", "content-length")}
@@ -245,24 +267,22 @@ class LargeObjectHandlers(HandlerBase):
             return web.Response(status=200, headers=headers)
         return web.Response(status=200, body=body, headers=headers)
 
-    async def slo_check_first(self, view: SloView, start: int, end: int) -> None:
+    async def check_first(self, view: SloView, start: int, end: int) -> None:
         """Find the first segment a span needs before any header is sent, so a broken
         SLO is a 409 rather than a cut connection (later segments are checked as they come)."""
         if view.read is None:
             return
         pieces = view.read(start, end)
         try:
-            await pieces.__anext__()
-        except StopAsyncIteration:
-            pass
+            await anext(pieces, None)
         finally:
-            await pieces.aclose()  # type: ignore[attr-defined]
+            await pieces.aclose()
 
     async def _manifest(self, v: ObjectVersion) -> list[StoredSegment]:
         if v.size > MAX_STORED_MANIFEST_SIZE:
             raise HTTPError(409, f"{v.container}/{v.name}: the stored SLO manifest is too large")
         data = bytearray()
-        async for piece in self.store.read(v):
+        async for piece in self.service.store.read(v):
             data += piece
         try:
             return parse_stored_manifest(bytes(data))
@@ -271,7 +291,7 @@ class LargeObjectHandlers(HandlerBase):
 
     async def _slo_read(
         self, r: Req, top: ObjectVersion, entries: list[StoredSegment], start: int, end: int
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         held = bytearray()  # consecutive inline data, sent together rather than as tiny writes
         async for leaf in self._slo_leaves(r, top, entries, start, end, 1):
             if isinstance(leaf, bytes):
@@ -283,7 +303,7 @@ class LargeObjectHandlers(HandlerBase):
                 held.clear()
             if not isinstance(leaf, bytes):
                 seg, lo, hi = leaf
-                async for piece in self.store.read(seg, lo, hi):
+                async for piece in self.service.store.read(seg, lo, hi):
                     yield piece
         if held:
             yield bytes(held)
@@ -321,13 +341,13 @@ class LargeObjectHandlers(HandlerBase):
     async def _slo_segment(self, r: Req, top: ObjectVersion, e: ManifestEntry) -> ObjectVersion:
         """The segment's current version, if it is still what the manifest recorded."""
         try:
-            v = await self.meta.objects.get(top.account, e.container, e.name)
+            v = await self.service.meta.objects.get(top.account, e.container, e.name)
         except (merr.ObjectNotFound, merr.ContainerNotFound):
             raise self._broken(top, e, "not found") from None
         if v.map is None:
             raise self._broken(top, e, "not found")
         if r.user is not None and r.user != top.account:
-            await self.require_read(r, top.account, e.container, e.name)
+            await self.perms.require_read(r, top.account, e.container, e.name)
         if e.sub_slo:
             ok = is_static_large_object(v) and (v.attrs[SLO_ETAG_ATTR], int(v.attrs[SLO_SIZE_ATTR])) == (e.hash, e.bytes)
         else:
@@ -364,16 +384,17 @@ class LargeObjectHandlers(HandlerBase):
         path. None when that usual copy applies."""
         if r.api != "swift" or r.query.get("multipart-manifest") == "get":
             return None
-        v = await self._version(*src, serial)  # type: ignore[attr-defined]
+        v = await self.versions.get(*src, serial)
         # segments are read as the source's reader: the caller's rights in the source account
-        rs = Req(r.request, r.api, src[0], src[1], src[2], r.user, r.base)
+        rs = r.at(*src)
+        data: AsyncIterator[bytes]
         if is_static_large_object(v):
             size = int(v.attrs[SLO_SIZE_ATTR])
             data = self._slo_read(rs, v, await self._manifest(v), 0, size - 1)
-        elif v.attrs.get("manifest"):
-            segments = await self._manifest_segments(rs, src[0], v.attrs["manifest"])  # type: ignore[attr-defined]
+        elif v.attrs.get(DLO_MANIFEST_ATTR):
+            segments = await self.dlo_segments(rs, src[0], v.attrs[DLO_MANIFEST_ATTR])
             size = sum(s.size for s in segments)
-            data = self._read_segments(segments, 0, size - 1)  # type: ignore[attr-defined]
+            data = self.read_joined(segments, 0, size - 1)
         else:
             return None
         if size > MAX_JOINED_COPY:
@@ -381,29 +402,28 @@ class LargeObjectHandlers(HandlerBase):
                 413, f"a copy of a large object's content is limited to {MAX_JOINED_COPY} bytes "
                 "(copy its manifest with ?multipart-manifest=get)",
             )
-        c = await self.meta.containers.get(dst[0], dst[1])
-        return await self.store.copy_bytes(
-            v, stream_source(data), size, c, dst, modified_by=modified_by, content_type=content_type,
-            meta=meta, replace_meta=fresh, precondition=precondition,
-            drop_attrs=(SLO_SIZE_ATTR, SLO_ETAG_ATTR, SLO_DEPTH_ATTR, "manifest"),
+        c = await self.service.meta.containers.get(dst[0], dst[1])
+        return await self.service.store.copy_bytes(
+            v, StreamSource(data), size, c, dst, modified_by=modified_by, content_type=content_type,
+            meta=meta, replace_meta=fresh, precondition=precondition, drop_attrs=LARGE_OBJECT_ATTRS,
         )
 
     # ------------------------------------------------------------------ DELETE
 
-    async def slo_delete(self, r: Req) -> web.StreamResponse:
+    async def delete(self, r: Req) -> web.StreamResponse:
         """DELETE ?multipart-manifest=delete: the segments (sub-manifests' too), then the manifest.
 
         Answered as Swift's bulk delete: 200 with counts and per-segment errors; a
         segment the caller may not delete is an error, one already gone is counted."""
         acct, cont, name = r.account or "", r.container or "", r.obj or ""
-        await self.require_write(r, acct, cont, name)
-        v = await self._version(acct, cont, name, None)  # type: ignore[attr-defined]
+        await self.perms.require_write(r, acct, cont, name)
+        v = await self.versions.get(acct, cont, name, None)
         result = BulkDeleteResult()
         by = r.user or acct
         if is_static_large_object(v):
             await self._delete_segments(r, acct, await self._manifest(v), result, {(cont, name)}, 1)
         try:
-            await self.store.delete(acct, cont, name, modified_by=by)
+            await self.service.store.delete(acct, cont, name, modified_by=by)
             result.deleted += 1
         except merr.ObjectNotFound:
             result.not_found += 1
@@ -426,25 +446,16 @@ class LargeObjectHandlers(HandlerBase):
                 continue
             seen.add((e.container, e.name))
             try:
-                await self.require_write(r, acct, e.container, e.name)
-                seg = await self.meta.objects.get(acct, e.container, e.name)
+                await self.perms.require_write(r, acct, e.container, e.name)
+                seg = await self.service.meta.objects.get(acct, e.container, e.name)
                 if seg.map is None:
                     result.not_found += 1
                     continue
                 if e.sub_slo and is_static_large_object(seg) and depth < MAX_MANIFEST_DEPTH:
                     await self._delete_segments(r, acct, await self._manifest(seg), result, seen, depth + 1)
-                await self.store.delete(acct, e.container, e.name, modified_by=by)
+                await self.service.store.delete(acct, e.container, e.name, modified_by=by)
                 result.deleted += 1
             except (merr.ObjectNotFound, merr.ContainerNotFound):
                 result.not_found += 1
             except HTTPError as exc:
                 result.errors.append((e.path, "403 Forbidden" if exc.status == 403 else f"{exc.status} {exc.reason}"))
-
-
-def listed_size(v: ObjectVersion) -> int:
-    """The bytes a container listing shows: an SLO's total size, as Swift lists it
-    (the container's bytes-used still counts only the manifest, as in Swift)."""
-    if is_static_large_object(v):
-        raw = v.attrs[SLO_SIZE_ATTR]
-        return int(raw) if raw.isdigit() else v.size
-    return v.size

@@ -90,7 +90,7 @@ async def main(ctx: Context[BlockdConfig]) -> int | None:
 
         @ctx.on_reload
         async def reloaded(new: BlockdConfig) -> None:
-            server.config = new
+            server.service.config = new
             ctx.log.info("configuration reloaded")
 
         ctx.ready(f"serving on {', '.join(where)}")

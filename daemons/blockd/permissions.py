@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from storage_engine.objects.metadata import MetadataStore
+
 from .http import HTTPError
-from .request_context import HandlerBase, Req
+from .request_context import Req
 
 
-class Permissions(HandlerBase):
+class Permissions:
+    def __init__(self, meta: MetadataStore) -> None:
+        self.meta = meta
+
+    async def may_read(self, user: str | None, account: str, container: str, name: str) -> bool:
+        if user == account:
+            return True
+        perm = await self.meta.sharing.permission(account, container, name, user or "")
+        return perm.can_read
+
     async def require_read(self, r: Req, account: str, container: str, name: str) -> None:
-        if r.user == account:
-            return
-        perm = await self.meta.sharing.permission(account, container, name, r.user or "")
-        if not perm.can_read:
+        if not await self.may_read(r.user, account, container, name):
             raise HTTPError(403, "forbidden")
 
     async def require_write(self, r: Req, account: str, container: str, name: str) -> None:
@@ -21,6 +29,7 @@ class Permissions(HandlerBase):
         if not perm.can_write:
             raise HTTPError(403, "forbidden")
 
-    def require_owner(self, r: Req) -> None:
+    @staticmethod
+    def require_owner(r: Req) -> None:
         if not r.owner:
             raise HTTPError(403, "forbidden")

@@ -1,24 +1,20 @@
-"""What every handler shares: the parsed request (Req), path decoding, and the server's parts.
+"""The parsed request (Req) and what handlers read from a request's headers and query.
 
-HandlerBase names the attributes Server gives each handler mixin (store, meta,
-config, metrics); the handler modules (auth, accounts, containers, objects, ...)
-are mixins of it, assembled into one Server in server.py.
+Pure functions of the request: no store access, so every handler can use them
+without depending on another handler.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote, unquote_to_bytes
 
 from aiohttp import web
 
-from storage_engine.objects.md5_backfill import Md5Backfill
-from storage_engine.objects.store import ObjectStore
+from net.object_names import validate_container, validate_object
 
-from .config import BlockdConfig
 from .http import HTTPError
-from .metrics import BlockdMetrics
 
 # request header -> object attribute kept with the version
 ATTR_HEADERS = {
@@ -28,8 +24,10 @@ ATTR_HEADERS = {
 }
 
 
-@dataclass
+@dataclass(frozen=True)
 class Req:
+    """One API request: which API path, whose account, what object, by which user."""
+
     request: web.Request
     api: str  # "pithos" | "swift"
     account: str | None
@@ -54,6 +52,15 @@ class Req:
     def owner(self) -> bool:
         return self.user is not None and self.user == self.account
 
+    @property
+    def names(self) -> tuple[str, str, str]:
+        """(account, container, object) of an object request."""
+        return self.account or "", self.container or "", self.obj or ""
+
+    def at(self, account: str, container: str, name: str) -> Req:
+        """The same request and user, about another object (a copy's destination, a segment)."""
+        return replace(self, account=account, container=container, obj=name)
+
 
 def decode_path(raw: str) -> str:
     path = raw.split("?", 1)[0]
@@ -67,19 +74,51 @@ def truthy(v: str | None) -> bool:
     return (v or "").strip().lower() in ("true", "1", "yes", "on")
 
 
-class HandlerBase:
-    """The parts of Server the handler mixins use (set in Server.__init__)."""
+def content_type_of(r: Req, default: str | None = "application/octet-stream") -> str | None:
+    ct = r.headers.get("Content-Type")
+    return ct.strip() if ct and ct.strip() else default
 
-    store: ObjectStore
-    config: BlockdConfig
-    meta: Any
-    metrics: BlockdMetrics
-    started: float
-    md5_backfill: Md5Backfill | None
 
-    def _base(self, request: web.Request) -> str:
-        """The scheme://host this server is reached at (for URLs in answers)."""
-        if self.config.public_url:
-            return self.config.public_url.rstrip("/")
-        host = request.headers.get("Host") or f"{request.url.host}:{request.url.port}"
-        return f"{request.scheme}://{host}"
+def attrs_from(r: Req) -> dict[str, str]:
+    """The object attributes the request's headers set (ATTR_HEADERS)."""
+    out = {}
+    for header, attr in ATTR_HEADERS.items():
+        val = r.headers.get(header)
+        if val:
+            out[attr] = val
+    return out
+
+
+def _positive(raw: str, what: str) -> int:
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18 or int(raw) <= 0:
+        raise HTTPError(400, what)
+    return int(raw)
+
+
+def serial_of(r: Req) -> int | None:
+    """``?version=N`` (None for absent, empty or ``list``)."""
+    raw = r.query.get("version")
+    if raw is None or raw == "" or raw == "list":
+        return None
+    return _positive(raw, "version must be a positive integer or 'list'")
+
+
+def source_version_of(r: Req) -> int | None:
+    """``X-Source-Version`` of a copy, move or update from another object."""
+    raw = r.headers.get("X-Source-Version")
+    if raw is None or raw == "":
+        return None
+    return _positive(raw, "X-Source-Version must be a positive integer")
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """``/container/object`` of X-Copy-From, Destination, X-Source-Object."""
+    path = unquote(ref).lstrip("/")
+    cont, _, name = path.partition("/")
+    if not cont or not name:
+        raise HTTPError(400, "expected /container/object")
+    return validate_container(cont), validate_object(name)
+
+
+def is_conditional(r: Req) -> bool:
+    return r.headers.get("If-Match") is not None or r.headers.get("If-None-Match") is not None

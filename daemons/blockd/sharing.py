@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from storage_engine.objects.metadata import MetadataStore
 from storage_engine.objects.metadata.records import EffectiveSharing, ObjectVersion
 
 from .http import HTTPError
-from .public import public_path
-from .request_context import HandlerBase, Req, truthy
+from .public_paths import public_path
+from .request_context import Req, truthy
 
 
-class SharingHandlers(HandlerBase):
+class Sharing:
+    def __init__(self, meta: MetadataStore) -> None:
+        self.meta = meta
+
     @staticmethod
-    def _owner_headers(
+    def owner_headers(
         r: Req, v: ObjectVersion, eff: EffectiveSharing | None, tok: str | None, headers: dict[str, str]
     ) -> None:
         """X-Object-Sharing, -Shared-By and -Public, which only the owner is shown."""
@@ -22,14 +26,17 @@ class SharingHandlers(HandlerBase):
         if tok:
             headers["X-Object-Public"] = r.base + public_path(tok)
 
-    def _check_sharing_owner(self, r: Req) -> None:
+    @staticmethod
+    def check_owner(r: Req) -> None:
+        """Only the owner may change sharing or publication (403 before anything is written)."""
         if (r.headers.get("X-Object-Sharing") is not None or r.headers.get("X-Object-Public") is not None) and not r.owner:
             raise HTTPError(403, "only the owner may change sharing or public access")
 
-    async def _apply_sharing_public(self, r: Req, acct: str, cont: str, name: str) -> None:
+    async def apply(self, r: Req, acct: str, cont: str, name: str) -> None:
+        """X-Object-Sharing and X-Object-Public of a write, once the object is written."""
         sharing = r.headers.get("X-Object-Sharing")
         public = r.headers.get("X-Object-Public")
-        self._check_sharing_owner(r)
+        self.check_owner(r)
         if sharing is not None:
             await self.meta.sharing.set(acct, cont, name, sharing.strip())
         if public is not None:

@@ -1,18 +1,22 @@
 """Exceptions of the block store and map store.
 
-Every error a caller can act on has its own class, so daemons can map them to
-protocol answers (404, 409, 507, 500) without parsing messages.
+Every error a caller can act on has its own class.  For a client of a service
+above (objects, volumes) a block-layer error is the engine failing, except a
+full store (storage_engine.errors.StorageFull); the services turn the ones a
+caller caused (a map naming missing blocks, a bad hash list) into their own.
 """
 
 from __future__ import annotations
+
+from storage_engine.errors import EngineError, StorageFull
 
 
 def _short(digest: bytes) -> str:
     return digest.hex()
 
 
-class StoreError(Exception):
-    """Base class of everything the storage engine raises on purpose."""
+class StoreError(EngineError):
+    """Base class of everything the block and map stores raise on purpose."""
 
 
 class BadRecord(StoreError):
@@ -91,7 +95,7 @@ class BadMap(StoreError, ValueError):
     """A hash list that cannot be a map (wrong count, wrong top hash, bad digest)."""
 
 
-class StoreFull(StoreError, OSError):
+class StoreFull(StoreError, StorageFull, OSError):
     """ENOSPC (or the LMDB map is full): the operation did nothing, the store stays usable."""
 
 

@@ -6,7 +6,8 @@ One data directory holds everything of a node's object service:
     DATA/blocks/        the block store with its map store (storage_engine.blocks, .maps)
 
 No HTTP here: the server parses requests and calls these coroutines with plain
-values and async byte sources (``async def read(n) -> bytes``, b"" at EOF).
+values and typed byte sources (byte_sources.ByteSource); errors are the
+engine's kinds (storage_engine.errors), never a protocol status.
 
 Map references
 --------------
@@ -22,7 +23,7 @@ import hashlib
 import logging
 import os
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import Any
 
 from hashmaps import SHA256_EMPTY, block_digest, top_hash
 
+from storage_engine import errors as kinds
 from storage_engine.blocks.aio import AsyncBlockStore
 from storage_engine.blocks.config import StoreConfig
 from storage_engine.blocks.errors import BadMap
@@ -49,6 +51,7 @@ from .metadata import (
     PurgeResult,
     WriteResult,
 )
+from .byte_sources import ByteSource, StreamSource
 from .metadata import errors as merr
 from .metadata.objects import MD5_ATTR, new_object_uuid
 
@@ -59,53 +62,26 @@ META_DB = "meta.db"
 # a plain PUT streams in (or later, by Md5Backfill); Swift clients compare their own
 # MD5 with the ETag.
 
-ByteSource = Callable[[int], Awaitable[bytes]]
-
-
-def stream_source(stream: AsyncIterator[bytes]) -> ByteSource:
-    """A ByteSource over an async stream of pieces: ``read(n)`` answers n bytes, fewer only at its end."""
-    buf = bytearray()
-
-    async def read(n: int) -> bytes:
-        nonlocal buf
-        while len(buf) < n:
-            try:
-                buf += await stream.__anext__()
-            except StopAsyncIteration:
-                break
-        out, buf = bytes(buf[:n]), buf[n:]
-        return out
-
-    return read
-
-
-class MissingBlocks(Exception):
-    """A hashmap names blocks the store lacks: the 409 answer (``digests`` in order)."""
-
-    status = 409
+class MissingBlocks(kinds.Conflict):
+    """A hashmap names blocks the store lacks (``digests``, in order): the client
+    uploads them and tries again."""
 
     def __init__(self, digests: Sequence[bytes]) -> None:
         self.digests = list(digests)
         super().__init__(f"{len(self.digests)} block(s) missing")
 
 
-class BadHashmap(ValueError):
-    """A hash list that does not fit the object (wrong count or size): 400."""
-
-    status = 400
+class BadHashmap(kinds.InvalidArgument):
+    """A hash list that does not fit the object (wrong count or size)."""
 
 
-class ChecksumMismatch(Exception):
-    """The ETag a client sent with a PUT is neither the MD5 nor the top hash of the body (422)."""
-
-    status = 422
+class ChecksumMismatch(kinds.ChecksumMismatch):
+    """The ETag a client sent with a PUT is neither the MD5 nor the top hash of the body."""
 
 
-class ShortBody(Exception):
-    """The byte source ended before the announced length: the client went away (499,
-    nginx's "client closed request"; nobody reads it) or lied about the length."""
-
-    status = 499
+class ShortBody(kinds.ClientGone):
+    """The byte source ended before the announced length: the client went away or
+    lied about the length."""
 
 
 @dataclass
@@ -295,11 +271,9 @@ class ObjectStore:
         stored (durably) while the next ones arrive; at most ``batch_blocks``
         of them are in flight, and all are stored before this returns.  With
         ``length``, exactly that many bytes are read (ShortBody if the source
-        ends first).  A source with a ``readany()`` coroutine (any amount,
-        b"" at EOF, never past the body) is read through it; otherwise
-        ``source(n)`` is asked for at most what the current block still needs.
+        ends first); the source is read with ``readany()`` (what has arrived,
+        no copy), and what goes past ``length`` is not used.
         """
-        readany = getattr(source, "readany", None)
         h = hashlib.md5() if md5 else None
         md5_tail: asyncio.Future[None] | None = None
         digests: list[bytes] = []
@@ -325,15 +299,9 @@ class ObjectStore:
 
         try:
             while length is None or total < length:
-                if readany is not None:
-                    data = await readany()
-                    if length is not None and total + len(data) > length:
-                        data = memoryview(data)[: length - total]
-                else:
-                    want = block_size - fill
-                    if length is not None:
-                        want = min(want, length - total)
-                    data = await source(want)
+                data = await source.readany()
+                if length is not None and total + len(data) > length:
+                    data = memoryview(data)[: length - total]
                 if not data:
                     if length is not None:
                         raise ShortBody(f"body ended after {total} of {length} bytes")
@@ -542,7 +510,7 @@ class ObjectStore:
     ) -> WriteResult:
         # A move is the same object elsewhere (its UUID goes along); a copy is a new one.
         result = await self.copy_bytes(
-            source, stream_source(self.read(source)), source.size, dcont, dst, modified_by=modified_by,
+            source, StreamSource(self.read(source)), source.size, dcont, dst, modified_by=modified_by,
             content_type=content_type, meta=meta, replace_meta=replace_meta, precondition=precondition,
             uuid=source.uuid if move else None,
         )
@@ -663,7 +631,7 @@ class ObjectStore:
                 need = hi - lo
                 got = bytearray()
                 while len(got) < need:
-                    part = await source(need - len(got))
+                    part = await source.read(need - len(got))
                     if not part:
                         raise ShortBody(f"update data ended {need - len(got)} bytes early")
                     got += part

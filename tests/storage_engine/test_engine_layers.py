@@ -6,13 +6,11 @@ so a cycle cannot hide behind an import inside a function.
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-PRODUCT = ("cli", "daemons", "hashmaps", "native", "net", "storage_engine")
+from source_rules import PRODUCT, REPO, imports, module_name, private_attribute_uses, py_files
 
 #: layer -> the engine layers it may import (besides itself)
 ALLOWED = {
@@ -25,44 +23,26 @@ ALLOWED = {
 OUTSIDE = ("daemons", "cli", "net", "aiohttp")
 
 
-def _module_name(path: Path) -> str:
-    rel = path.relative_to(REPO).with_suffix("")
-    parts = list(rel.parts)
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
-
-
-def _imports(path: Path, here: str | None = None) -> list[tuple[str, list[str], int]]:
-    """(absolute module, names imported from it, line) for every import in the file
-    (``here``: the module's dotted name, by default from its place in the repo)."""
-    tree = ast.parse(path.read_text(), str(path))
-    here = here or _module_name(path)
-    package = here if path.name == "__init__.py" else here.rpartition(".")[0]
-    out: list[tuple[str, list[str], int]] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            out.extend((a.name, [], node.lineno) for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[: len(base) - (node.level - 1)]
-                mod = ".".join(base + ([node.module] if node.module else []))
-            else:
-                mod = node.module or ""
-            out.append((mod, [a.name for a in node.names], node.lineno))
-    return out
+#: engine modules below every layer: the kinds of error all of them raise
+SHARED = {"storage_engine.errors"}
 
 
 def _layer(module: str) -> str | None:
+    """The engine layer a module is in; None outside the engine and for SHARED."""
     parts = module.split(".")
-    if parts[0] != "storage_engine" or len(parts) < 2:
+    if parts[0] != "storage_engine" or len(parts) < 2 or module in SHARED:
         return None
     return parts[1] if parts[1] in ALLOWED else "<top>"
 
 
-ENGINE_FILES = sorted((REPO / "storage_engine").rglob("*.py"))
-PRODUCT_FILES = sorted(p for d in PRODUCT for p in (REPO / d).rglob("*.py") if "build" not in p.parts)
+ENGINE_FILES = py_files("storage_engine")
+PRODUCT_FILES = py_files(*PRODUCT)
+
+
+def test_the_shared_modules_import_nothing_of_the_engine() -> None:
+    for name in SHARED:
+        path = REPO / (name.replace(".", "/") + ".py")
+        assert [m for m, _n, _l in imports(path) if m.startswith("storage_engine")] == []
 
 
 def test_the_layers_are_the_ones_documented() -> None:
@@ -73,9 +53,9 @@ def test_the_layers_are_the_ones_documented() -> None:
 
 @pytest.mark.parametrize("path", ENGINE_FILES, ids=lambda p: str(p.relative_to(REPO)))
 def test_engine_imports_point_down_only(path: Path) -> None:
-    mine = _layer(_module_name(path))
+    mine = _layer(module_name(path))
     bad = []
-    for mod, _names, line in _imports(path):
+    for mod, _names, line in imports(path):
         if mod.split(".")[0] in OUTSIDE:
             bad.append(f"line {line}: {mod} (the engine knows no protocol nor daemon)")
             continue
@@ -91,73 +71,36 @@ def test_engine_imports_point_down_only(path: Path) -> None:
 def test_no_private_name_is_imported_from_another_module(path: Path) -> None:
     bad = [
         f"line {line}: {name} from {mod}"
-        for mod, names, line in _imports(path)
+        for mod, names, line in imports(path)
         for name in names
         if name.startswith("_") and not name.startswith("__") and mod.split(".")[0] in PRODUCT
     ]
     assert not bad, bad
 
 
-#: private attributes of a pinned library, used on purpose (the module says why)
-LIBRARY_PRIVATES = {"storage_engine/objects/metadata/db.py": {"_execute", "_conn"}}
-
-
-def _defined_here(tree: ast.AST) -> set[str]:
-    """Private names this module defines itself (functions, classes, self._x = ...)."""
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
-            names.add(node.attr)
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            names.add(node.id)
-    return names
-
-
-def _private_attribute_uses(path: Path) -> list[str]:
-    """``x._name`` where ``_name`` is not this module's own: another module's private."""
-    tree = ast.parse(path.read_text(), str(path))
-    own = _defined_here(tree)
-    try:
-        own |= LIBRARY_PRIVATES.get(str(path.relative_to(REPO)), set())
-    except ValueError:
-        pass
-    out = []
-    for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.Attribute)
-            and node.attr.startswith("_")
-            and not node.attr.startswith("__")
-            and node.attr not in own
-        ):
-            out.append(f"line {node.lineno}: .{node.attr}")
-    return out
-
-
 @pytest.mark.parametrize("path", ENGINE_FILES, ids=lambda p: str(p.relative_to(REPO)))
 def test_engine_modules_use_no_private_attribute_of_another(path: Path) -> None:
-    assert not _private_attribute_uses(path)
+    assert not private_attribute_uses(path)
 
 
 def test_the_checks_see_a_wrong_import(tmp_path: Path) -> None:
     """The parser resolves relative imports, so a blocks -> maps import is caught."""
     fake = tmp_path / "probe.py"
     fake.write_text("from ..maps import mapstore\nfrom .index import _Private\nx = other._hidden\n")
-    mods = _imports(fake, "storage_engine.blocks.probe")
+    mods = imports(fake, "storage_engine.blocks.probe")
     assert ("storage_engine.maps", ["mapstore"], 1) in mods
     assert ("storage_engine.blocks.index", ["_Private"], 2) in mods
     assert _layer("storage_engine.maps") not in ALLOWED["blocks"]
-    assert _private_attribute_uses(fake) == ["line 3: ._hidden"]
+    assert private_attribute_uses(fake) == ["line 3: ._hidden"]
 
 
 def _engine_graph() -> dict[str, set[str]]:
     """module -> engine modules it imports (a package's own __init__ left out)."""
-    mods = {_module_name(p): p for p in ENGINE_FILES}
+    mods = {module_name(p): p for p in ENGINE_FILES}
     graph: dict[str, set[str]] = {}
     for name, path in mods.items():
         deps: set[str] = set()
-        for mod, names, _line in _imports(path):
+        for mod, names, _line in imports(path):
             for target in (mod, *(f"{mod}.{n}" for n in names)):
                 if target in mods and target != name and not name.startswith(target + "."):
                     deps.add(target)

@@ -1,26 +1,25 @@
 """Typed errors of the metadata layer.
 
-Every error carries ``status``, the HTTP status the object server should answer
-with, so nefeli-blockd can map them without a table of its own.  The classes
-form a small tree (``NotFound``, ``Conflict``...) so callers may catch broadly.
+The classes form a small tree (``NotFound``, ``Conflict``...) so callers may
+catch broadly; each branch is also the engine's kind of the same name
+(storage_engine.errors), which is what a daemon maps to its protocol's answer.
+A MetadataError of no kind (SchemaError ...) is a failure of the store itself.
 """
 
 from __future__ import annotations
 
+from storage_engine import errors as kinds
 
-class MetadataError(Exception):
+
+class MetadataError(kinds.EngineError):
     """Base class of everything this package raises on purpose."""
 
-    status: int = 500
+
+# -- invalid arguments -------------------------------------------------------
 
 
-# -- 400 ---------------------------------------------------------------------
-
-
-class InvalidArgument(MetadataError, ValueError):
-    """A caller-supplied value is malformed (maps to 400)."""
-
-    status = 400
+class InvalidArgument(MetadataError, kinds.InvalidArgument):
+    """A caller-supplied value is malformed."""
 
 
 class InvalidName(InvalidArgument):
@@ -43,13 +42,11 @@ class InvalidSharing(InvalidArgument):
     """An ``X-Object-Sharing`` value could not be parsed."""
 
 
-# -- 404 ---------------------------------------------------------------------
+# -- not found ---------------------------------------------------------------
 
 
-class NotFound(MetadataError, LookupError):
-    """Something named does not exist (maps to 404)."""
-
-    status = 404
+class NotFound(MetadataError, kinds.NotFound):
+    """Something named does not exist."""
 
 
 class AccountNotFound(NotFound):
@@ -68,13 +65,11 @@ class VersionNotFound(NotFound):
     """``?version=N`` names no live version of this object."""
 
 
-# -- 409 ---------------------------------------------------------------------
+# -- conflicts ---------------------------------------------------------------
 
 
-class Conflict(MetadataError):
-    """The request conflicts with the current state (maps to 409)."""
-
-    status = 409
+class Conflict(MetadataError, kinds.Conflict):
+    """The request conflicts with the current state."""
 
 
 class AccountExists(Conflict):
@@ -106,22 +101,16 @@ class PolicyMismatch(Conflict):
 # -- others ------------------------------------------------------------------
 
 
-class PreconditionFailed(MetadataError):
-    """``If-Match`` / ``If-None-Match`` / expected serial did not hold (412)."""
-
-    status = 412
+class PreconditionFailed(MetadataError, kinds.PreconditionFailed):
+    """``If-Match`` / ``If-None-Match`` / expected serial did not hold."""
 
 
-class QuotaExceeded(MetadataError):
-    """The write would take a container or an account over its quota (413)."""
-
-    status = 413
+class QuotaExceeded(MetadataError, kinds.QuotaExceeded):
+    """The write would take a container or an account over its quota."""
 
 
-class Busy(MetadataError):
-    """Another process held the database write lock for longer than the busy timeout (503)."""
-
-    status = 503
+class Busy(MetadataError, kinds.Busy):
+    """Another process held the database write lock for longer than the busy timeout."""
 
 
 class SchemaError(MetadataError):

@@ -1,4 +1,4 @@
-"""daemons.blockd.http.body_source: a request body read in pieces, cut at a limit.
+"""daemons.blockd.http.RequestBody: a request body read in pieces, cut at a limit.
 
 Driven through aiohttp's own StreamReader (fed by hand, as aiohttp's protocol
 feeds it from the socket); the request around it only has to offer `.content`."""
@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 from aiohttp.streams import StreamReader
 
-from daemons.blockd.http import body_source
+from daemons.blockd.http import RequestBody
 from net.http_errors import PayloadTooLarge
 
 
@@ -35,10 +35,10 @@ def _request(*chunks: bytes) -> SimpleNamespace:
 
 @pytest.mark.parametrize("how", ["read", "readany"])
 async def test_a_body_within_the_limit_reads_whole(how: str) -> None:
-    src = body_source(_request(b"12345", b"67890"), limit=10)  # type: ignore[arg-type]
+    src = RequestBody(_request(b"12345", b"67890"), limit=10)  # type: ignore[arg-type]
     got = b""
     while True:
-        piece = await (src.readany() if how == "readany" else src(4))
+        piece = await (src.readany() if how == "readany" else src.read(4))
         if not piece:
             break
         got += piece
@@ -47,11 +47,11 @@ async def test_a_body_within_the_limit_reads_whole(how: str) -> None:
 
 @pytest.mark.parametrize("how", ["read", "readany"])
 async def test_a_body_past_the_limit_is_cut_where_it_crosses(how: str) -> None:
-    src = body_source(_request(b"12345", b"67890", b"x"), limit=10)  # type: ignore[arg-type]
+    src = RequestBody(_request(b"12345", b"67890", b"x"), limit=10)  # type: ignore[arg-type]
     got = b""
     with pytest.raises(PayloadTooLarge):
         while True:
-            piece = await (src.readany() if how == "readany" else src(4))
+            piece = await (src.readany() if how == "readany" else src.read(4))
             if not piece:
                 break
             got += piece

@@ -10,22 +10,15 @@ import pytest
 from storage_engine.maps.mapstore import MapKey
 from storage_engine.objects.metadata import ContainerPolicy, Precondition
 from storage_engine.objects.metadata import errors as merr
+from storage_engine.objects.byte_sources import BytesSource
 from storage_engine.objects.store import MissingBlocks, ObjectStore
 from storage_engine.maps.mapstore import MapStore
 
 BS = 4096
 
 
-def source(data: bytes):
-    pos = 0
-
-    async def read(n: int) -> bytes:
-        nonlocal pos
-        out = data[pos : pos + n]
-        pos += len(out)
-        return out
-
-    return read
+def source(data: bytes) -> BytesSource:
+    return BytesSource(data)
 
 
 async def refs_in_step(s: ObjectStore) -> None:

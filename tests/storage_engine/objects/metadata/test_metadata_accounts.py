@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from storage_engine.objects.metadata import KEEP, ContainerPolicy, MetadataStore, Subdir, errors
+from storage_engine import errors as kinds
 from metadata_support import Clock, clock, make_container, mapref, md  # noqa: F401
 
 A = "alice"
@@ -16,7 +17,7 @@ async def test_account_lifecycle(md: MetadataStore) -> None:
     assert (a.name, a.quota, a.meta, a.container_count, a.groups) == (A, 10, {"owner": "Alice A."}, 0, {})
     with pytest.raises(errors.AccountExists) as exc:
         await md.accounts.create(A)
-    assert exc.value.status == 409
+    assert isinstance(exc.value, kinds.Conflict)
     assert await md.accounts.ensure(A) == await md.accounts.get(A)
     assert (await md.accounts.ensure("bob")).name == "bob"
     with pytest.raises(errors.AccountNotFound):
@@ -124,7 +125,7 @@ async def test_scheme_and_block_size_change_only_while_empty(md: MetadataStore, 
     await md.objects.put(A, "c", "x", map=mapref("x", scheme="sha256"), modified_by=A)
     with pytest.raises(errors.PolicyLocked) as exc:
         await md.containers.update(A, "c", hash_scheme="blake3")
-    assert exc.value.status == 409
+    assert isinstance(exc.value, kinds.Conflict)
     with pytest.raises(errors.PolicyLocked):
         await md.containers.update(A, "c", block_size=1 << 20)
     # Setting the same values, versioning, quota and meta are always fine.
@@ -177,7 +178,7 @@ async def test_container_delete(md: MetadataStore) -> None:
     token = await md.public.publish(A, "c", "a")
     with pytest.raises(errors.ContainerNotEmpty) as exc:
         await md.containers.delete(A, "c")
-    assert exc.value.status == 409
+    assert isinstance(exc.value, kinds.Conflict)
     await md.objects.delete(A, "c", "a", modified_by=A)
     r = await md.containers.delete(A, "c")
     assert r.removed == 3  # a (history), a2 (history), the deleted marker

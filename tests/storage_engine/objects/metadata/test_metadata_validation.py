@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from storage_engine.objects.metadata import Sharing, errors, parse_sharing
 from storage_engine.objects.metadata import validation as v
 from storage_engine.objects.metadata.keys import upper_bound
+from storage_engine import errors as kinds
 
 
 def test_object_names() -> None:
@@ -59,7 +60,7 @@ def test_sharing_syntax() -> None:
     for bad in ("read", "admin=u1", "read=a b", "read=:grp", "write=acct:bad grp"):
         with pytest.raises(errors.InvalidSharing) as exc:
             parse_sharing(bad)
-        assert exc.value.status == 400
+        assert isinstance(exc.value, kinds.InvalidArgument)
 
 
 def test_policy_values() -> None:
@@ -71,10 +72,14 @@ def test_policy_values() -> None:
         v.limit(10001)
 
 
-def test_error_statuses() -> None:
-    assert errors.InvalidName.status == 400 and errors.ObjectNotFound.status == 404
-    assert errors.ContainerNotEmpty.status == 409 and errors.PreconditionFailed.status == 412
-    assert errors.QuotaExceeded.status == 413 and errors.Busy.status == 503
+def test_error_kinds() -> None:
+    """Each metadata error is one of the engine's kinds, and carries no protocol status."""
+    assert issubclass(errors.InvalidName, kinds.InvalidArgument) and issubclass(errors.ObjectNotFound, kinds.NotFound)
+    assert issubclass(errors.ContainerNotEmpty, kinds.Conflict)
+    assert issubclass(errors.PreconditionFailed, kinds.PreconditionFailed)
+    assert issubclass(errors.QuotaExceeded, kinds.QuotaExceeded) and issubclass(errors.Busy, kinds.Busy)
+    assert not issubclass(errors.SchemaTooNew, (kinds.InvalidArgument, kinds.NotFound, kinds.Conflict))
+    assert not any(hasattr(cls, "status") for cls in vars(errors).values() if isinstance(cls, type))
     assert issubclass(errors.ObjectNotFound, errors.NotFound) and issubclass(errors.NotFound, LookupError)
 
 
