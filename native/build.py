@@ -47,6 +47,18 @@ int nf_block_digests(int scheme, const uint8_t *buf, size_t len, size_t block_si
                      int threads, uint8_t *out);
 void nf_merkle_sha256(const uint8_t *digests, size_t count, uint8_t *out);
 void nf_merkle_blake3(const uint8_t *digests, size_t count, uint64_t size, uint8_t *out);
+
+/* volume maps */
+long nf_vmap_runs(uint64_t offset, uint64_t length, uint64_t block_size, uint64_t size, uint64_t *out);
+long nf_vmap_cow_plan(const uint8_t *entries, size_t count, uint64_t offset, uint64_t length,
+                      uint64_t block_size, uint64_t size, uint8_t *actions);
+void nf_vmap_fill(uint8_t *entries, size_t first, size_t n, int kind);
+size_t nf_vmap_freeze(uint8_t *src, uint8_t *dst, size_t count, uint32_t extent);
+size_t nf_vmap_resolve(uint8_t *entries, size_t count, uint32_t extent, const uint8_t *digests);
+size_t nf_vmap_diff(const uint8_t *a, size_t na, const uint8_t *b, size_t nb, uint64_t *out);
+size_t nf_vmap_status_runs(const uint8_t *entries, size_t first, size_t n, uint64_t *out);
+void nf_vmap_ref_digests(const uint8_t *entries, size_t count, const uint8_t *zero_full,
+                         const uint8_t *zero_last, uint8_t *out);
 """
 
 
@@ -61,7 +73,7 @@ def make_builder(absolute: bool = False) -> FFI:
     builder.cdef(CDEF)
     builder.set_source(
         "native._core",
-        '#include "core.h"\n#include "blake3/blake3.h"\n',
+        '#include "core.h"\n#include "vmap.h"\n#include "blake3/blake3.h"\n',
         sources=sources(absolute),
         include_dirs=[str(HERE)],
         libraries=["crypto", "pthread"],
