@@ -153,7 +153,8 @@ def start_daemon(tmp: Path, *extra: str) -> Daemon:
     proc = subprocess.Popen(
         [
             sys.executable, "-m", "daemons.blockd.main", "--data", str(data),
-            "--listen", f"127.0.0.1:{port}", "--db-synchronous", "NORMAL", "--log-format", "text", *extra,
+            "--listen", f"127.0.0.1:{port}", "--db-synchronous", "NORMAL", "--log-format", "text",
+            "--nbd-listen", "127.0.0.1:0", *extra,
         ],
         # appended to: a restart on the same directory keeps the first start's token line
         cwd=str(REPO), env=env, stdout=subprocess.DEVNULL, stderr=open(log, "ab"),

@@ -56,7 +56,8 @@ class Server:
         self.data.mkdir(parents=True, exist_ok=True)
         log = open(self.log, "ab")
         self.proc = subprocess.Popen(
-            [PY, "-m", "daemons.blockd.main", "--data", str(self.data), "--listen", f"127.0.0.1:{self.port}", *self.extra],
+            [PY, "-m", "daemons.blockd.main", "--data", str(self.data), "--listen", f"127.0.0.1:{self.port}",
+             "--nbd-listen", "127.0.0.1:0", *self.extra],
             cwd=REPO, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
         )
         log.close()

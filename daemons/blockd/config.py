@@ -11,6 +11,11 @@ from daemons.runtime import access_log_setting, check_address, setting
 MiB = 1 << 20
 
 
+def _optional_address(value: str) -> None:
+    if value:
+        check_address(value)
+
+
 def _block_size(value: int) -> None:
     if value < 512 or value > 1 << 30:
         raise ValueError("block size must be between 512 bytes and 1 GiB")
@@ -60,6 +65,19 @@ class BlockdConfig:
         "background right after the write (eager), only once a Swift request meets the object (on-demand), "
         "or never (off)",
         reloadable=False,
+    )
+    nbd_listen: str = setting(
+        "127.0.0.1:10809",
+        help="HOST:PORT the NBD export of volumes listens on when systemd passes no `nbd` socket; empty: none",
+        validate=_optional_address,
+        reloadable=False,
+        metavar="HOST:PORT",
+    )
+    nbd_socket: str = setting(
+        "nbd.sock",
+        help="unix socket of the NBD export (what a local QEMU opens), relative to the data directory; empty: none",
+        reloadable=False,
+        metavar="PATH",
     )
     access_log: bool = access_log_setting()
     max_partial_update: int = setting(

@@ -21,6 +21,7 @@ from aiohttp import web  # noqa: E402
 from daemons.runtime import App, Context, open_listener, runner_options  # noqa: E402
 from daemons.blockd.config import BlockdConfig  # noqa: E402
 from daemons.blockd.server import Server  # noqa: E402
+from daemons.blockd.volumes_service import VolumesService  # noqa: E402
 from storage_engine.blocks.config import StoreConfig  # noqa: E402
 from storage_engine.objects.md5_backfill import Md5Backfill  # noqa: E402
 from storage_engine.objects.store import ObjectStore  # noqa: E402
@@ -62,6 +63,7 @@ async def main(ctx: Context[BlockdConfig]) -> int | None:
         store_config=StoreConfig(drop_cache_after_sync=cfg.drop_written_cache),
     )
     runner: web.AppRunner | None = None
+    volumes: VolumesService | None = None
     backfill = Md5Backfill(store) if cfg.md5_backfill != "off" else None
     try:
         if first:  # before listening: whoever sees the server up can already read the token
@@ -79,6 +81,7 @@ async def main(ctx: Context[BlockdConfig]) -> int | None:
             **runner_options(ctx.prog, cfg.access_log),
         )
         await runner.setup()
+        volumes = await VolumesService.start(ctx, store)  # the `nbd` listener, before close_unused()
         where: list[str] = []
         for sock in open_listener(ctx.sockets, "http", cfg.listen, default=True):
             site = web.SockSite(runner, sock)
@@ -93,12 +96,14 @@ async def main(ctx: Context[BlockdConfig]) -> int | None:
             server.service.config = new
             ctx.log.info("configuration reloaded")
 
-        ctx.ready(f"serving on {', '.join(where)}")
+        ctx.ready(f"serving on {', '.join(where + volumes.where)}")
         reason = await ctx.wait_for_stop()
         ctx.log.info("stopping: %s", reason)
     finally:
         if runner is not None:
             await runner.cleanup()
+        if volumes is not None:
+            await volumes.close()
         await store.close()
     return 0
 

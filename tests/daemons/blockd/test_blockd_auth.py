@@ -245,7 +245,7 @@ def test_sigterm_clean_exit(tmp_path) -> None:
     log = tmp_path / "second.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "daemons.blockd.main", "--data", str(d.data), "--listen", f"127.0.0.1:{port}",
-         "--db-synchronous", "NORMAL"],
+         "--db-synchronous", "NORMAL", "--nbd-listen", "127.0.0.1:0"],
         cwd=str(REPO), env=dict(os.environ, PYTHONPATH=str(REPO)), stderr=open(log, "wb"),
     )
     try:
@@ -282,7 +282,7 @@ def test_socket_activation(tmp_path) -> None:
     )
     proc = subprocess.Popen(
         [sys.executable, "-c", code, str(sock.fileno()), "--data", str(tmp_path / "d"),
-         "--listen", "127.0.0.1:1", "--db-synchronous", "NORMAL"],
+         "--listen", "127.0.0.1:1", "--db-synchronous", "NORMAL", "--nbd-listen", "127.0.0.1:0"],
         cwd=str(REPO), env=dict(os.environ, PYTHONPATH=str(REPO)), pass_fds=(sock.fileno(),),
         stderr=subprocess.DEVNULL,
     )
@@ -314,7 +314,7 @@ def test_notify_ready_after_listening(tmp_path) -> None:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "daemons.blockd.main", "--data", str(tmp_path / "d"),
-         "--listen", f"127.0.0.1:{port}", "--db-synchronous", "NORMAL"],
+         "--listen", f"127.0.0.1:{port}", "--db-synchronous", "NORMAL", "--nbd-listen", "127.0.0.1:0"],
         cwd=str(REPO), env=dict(os.environ, PYTHONPATH=str(REPO), NOTIFY_SOCKET=str(tmp_path / "notify")),
         stderr=open(tmp_path / "stderr", "wb"),
     )
