@@ -11,7 +11,9 @@ import importlib
 import sys
 
 # Modules under cli/ that add subcommands; each has register(subparsers).
-COMMAND_MODULES = ["cli.about", "cli.store", "cli.transfer", "cli.sync", "cli.objects", "cli.tokens", "cli.events"]
+COMMAND_MODULES = [
+    "cli.about", "cli.store", "cli.transfer", "cli.sync", "cli.objects", "cli.tokens", "cli.events", "cli.volumes",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -87,6 +87,13 @@ class VolumeOps:
     async def op_info(self, a: _Args, _p: Progress) -> Any:
         return (await self._run(self.volumes.info, a.text("name"))).as_json()
 
+    async def op_setinfo(self, a: _Args, _p: Progress) -> Any:
+        metadata = a.args.get("metadata", "")
+        if not isinstance(metadata, str):
+            raise VolumeError("setinfo: metadata must be a string")
+        await self._run(self.volumes.set_metadata, a.text("name"), metadata)
+        return None
+
     async def op_ls(self, _a: _Args, _p: Progress) -> Any:
         names = await self._run(self.volumes.names)
         return [(await self._run(self.volumes.info, n)).as_json() for n in names]

@@ -157,6 +157,18 @@ class Writer:
         self.txn.delete(name.encode(), db=self.cat.volumes)
         self.txn.delete(VOLUME_KEY.pack(header.volume_id), db=self.cat.ids)
         self.txn.delete(VOLUME_KEY.pack(header.volume_id), db=self.cat.holds)
+        self.put_metadata(name, "")
+
+    def metadata(self, name: str) -> str:
+        raw = self.txn.get(b"metadata:" + name.encode(), db=self.cat.meta)
+        return raw.decode() if raw is not None else ""
+
+    def put_metadata(self, name: str, text: str) -> None:
+        key = b"metadata:" + name.encode()
+        if text:
+            self.txn.put(key, text.encode(), db=self.cat.meta)
+        else:
+            self.txn.delete(key, db=self.cat.meta)
 
     def put_extent(self, extent: int, state: int, owner: int) -> None:
         self.txn.put(EXTENT_KEY.pack(extent), EXTENT_ROW.pack(state, owner), db=self.cat.extents)

@@ -91,12 +91,13 @@ class VolumeInfo:
     parent: str | None
     blocks: dict[str, int]  # entries by kind
     holds: int  # map-layer references the volume holds
+    metadata: str = ""  # free text an orchestrator keeps with the volume (Ganeti's setinfo)
 
     def as_json(self) -> dict[str, object]:
         return {
             "name": self.name, "size": self.size, "block_size": self.block_size, "scheme": self.scheme,
             "snapshot": self.snapshot, "epoch": self.epoch, "created_ns": self.created_ns, "parent": self.parent,
-            "blocks": self.blocks, "holds": self.holds,
+            "blocks": self.blocks, "holds": self.holds, "metadata": self.metadata,
         }
 
 

@@ -145,9 +145,18 @@ class VolumeStore:
             rec = self._record(name)
             with self.catalog.read() as r:
                 parent = r.name_of(vol.header.parent_id) if vol.header.parent_id else None
+                metadata = r.metadata(name)
             h = vol.header
             return VolumeInfo(name, h.size, h.block_size, h.scheme, h.snapshot, h.epoch, h.created_ns, parent,
-                              vol.counts(), len(rec.holds))
+                              vol.counts(), len(rec.holds), metadata)
+
+    def set_metadata(self, name: str, text: str) -> None:
+        if len(text.encode()) > 4096:
+            raise VolumeError("volume metadata is at most 4096 bytes")
+        with self._lock:
+            self._record(name)
+            with self.catalog.write() as w:
+                w.put_metadata(name, text)
 
     def disk_bytes(self) -> int:
         """Disk the extent files use (owned and not yet hashed frozen blocks)."""
