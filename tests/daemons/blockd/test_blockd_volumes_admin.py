@@ -122,3 +122,38 @@ def test_cli_without_a_daemon_opens_the_store(tmp_path: Path) -> None:
     assert (tmp_path / "back.raw").read_bytes() == src.read_bytes()
     out = run("ls", "--json")
     assert {v["name"] for v in json.loads(out.stdout)} == {"off", "imp"}
+
+
+def test_nbd_socket_by_name_from_socket_activation(tmp_path: Path) -> None:
+    """systemd passes `http` and `nbd`; blockd serves NBD on the one named nbd (and binds no default)."""
+    import time
+
+    from blockd_helpers import Client
+    from free_ports import free_port
+    from peers import require_program
+
+    require_program("systemd-socket-activate", "nbdinfo")
+    http, nbd_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        ["systemd-socket-activate", "-l", f"127.0.0.1:{http}", "-l", f"127.0.0.1:{nbd_port}", "--fdname=http:nbd",
+         str(REPO / ".venv" / "bin" / "python"), "-m", "daemons.blockd.main", "--data", str(tmp_path / "d"),
+         "--db-synchronous", "NORMAL", "--nbd-socket", ""],
+        cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "log", "wb"),
+    )
+    try:
+        for _ in range(300):  # the first connection starts the daemon
+            try:
+                if Client(http).request("GET", "/healthz", auth=False, timeout=2).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.05)
+        run = subprocess.run(NEFELI + ["volume", "create", "act", "1M", "--data", str(tmp_path / "d")], cwd=REPO,
+                             capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stderr
+        out = subprocess.run(["nbdinfo", "--size", f"nbd://127.0.0.1:{nbd_port}/act"], capture_output=True,
+                             text=True, timeout=60)
+        assert out.stdout.strip() == str(MiB), out.stderr + (tmp_path / "log").read_text()[-2000:]
+    finally:
+        proc.terminate()
+        proc.wait(30)
