@@ -644,7 +644,7 @@ class Connection:
             return InvalidCommand(cookie, EOVERFLOW if self.structured else EINVAL, f"read of {length} bytes")
         if offset + length > self.export.size:
             return InvalidCommand(cookie, EINVAL, f"{offset}+{length} is past the end ({self.export.size})")
-        if length == 0 and kind != CMD_BLOCK_STATUS:
+        if length == 0:
             return InvalidCommand(cookie, EINVAL, "zero-length request")
         if cls is Write:
             return Write(cookie, offset, length, flags, data)
