@@ -53,7 +53,8 @@ class NbdServer:
         self.where: list[str] = []
         self.protocol_errors = 0
 
-    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run an engine call on the server's I/O threads."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
 
@@ -251,7 +252,7 @@ class _Connection:
     async def _serve(self, ev: Any) -> None:
         vol = self.volume
         assert vol is not None
-        run = self.server._run
+        run = self.server.run
         if isinstance(ev, nbd.InvalidCommand):
             self._error(ev.cookie, ev.error, ev.reason)
         elif isinstance(ev, nbd.Read):
