@@ -117,6 +117,15 @@ def timed(cmd: list[str]) -> float:
     return time.perf_counter() - t
 
 
+def fill(uri: str, offset: int, length: int) -> None:
+    """Write non-zero data over [offset, offset+length) with qemu-io (256 MiB per request, one flush)."""
+    step = 256 * MiB
+    cmds = []
+    for k, pos in enumerate(range(offset, offset + length, step)):
+        cmds += ["-c", f"write -P {1 + k % 250} {pos} {min(step, offset + length - pos)}"]
+    subprocess.run(["qemu-io", "-f", "raw", *cmds, "-c", "flush", uri], check=True, stdout=subprocess.DEVNULL)
+
+
 def drop_caches() -> None:
     try:
         subprocess.run(["sync"], check=True)
@@ -131,7 +140,7 @@ def fio_iops(uri: str, rw: str, seconds: int) -> float:
          "--size=1g", "--time_based", f"--runtime={seconds}", "--output-format=json", "--randrepeat=1"],
         check=True, capture_output=True, text=True,
     ).stdout
-    job = json.loads(out)["jobs"][0]
+    job = json.loads(out[out.index("{"):])["jobs"][0]  # fio's nbd engine prints a line first
     return float(job["read" if "read" in rw else "write"]["iops"])
 
 
@@ -259,7 +268,7 @@ def main() -> int:
         for gib in (1, args.big_gib):
             name = f"big{gib}"
             nef.admin("create", name=name, size=100 * GiB)
-            subprocess.run(["nbdcopy", "--flush", f"pattern:{gib}G", nef.uri(name)], check=True)
+            fill(nef.uri(name), 0, gib * GiB)
             snaps, clones = [], []
             for r in range(args.rounds):
                 t = time.perf_counter()
@@ -268,7 +277,7 @@ def main() -> int:
                 t = time.perf_counter()
                 nef.admin("clone", source=f"{name}@{r}", name=f"{name}-c{r}")
                 clones.append((time.perf_counter() - t) * 1000)
-                subprocess.run(["nbdcopy", "--flush", "pattern:64M", nef.uri(name)], check=True)  # own some again
+                fill(nef.uri(name), 0, 64 * MiB)  # own some blocks again
             row(f"snapshot of 100 GiB, {gib} GiB written", statistics.median(snaps), None, "ms")
             row(f"clone of that snapshot, {gib} GiB written", statistics.median(clones), None, "ms")
             nef.settle()
@@ -280,7 +289,11 @@ def main() -> int:
         # disk used by 10 clones of a 2 GiB image, 1 % rewritten each (5 whole 4 MiB blocks)
         before = du(nef.data)
         nef.admin("create", name="image", size=2 * GiB)
-        subprocess.run(["nbdcopy", "--flush", "pattern:2G", nef.uri("image")], check=True)
+        image = root / "image.raw"
+        with open(image, "wb") as f:
+            f.write(src.read_bytes())
+            f.write(random.Random(2).randbytes(GiB))
+        subprocess.run(["nbdcopy", "--flush", str(image), nef.uri("image")], check=True)
         nef.admin("snapshot", volume="image", snapshot="image@gold")
         base = root / "base.raw"
         subprocess.run(["nbdcopy", nef.uri("image@gold"), str(base)], check=True)

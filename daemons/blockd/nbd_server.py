@@ -27,6 +27,8 @@ log = logging.getLogger("nefeli.blockd.nbd")
 T = TypeVar("T")
 
 READ_CHUNK = 1 << 20
+STREAM_LIMIT = 8 << 20  # StreamReader buffer: a 4 MiB write arrives without pausing the socket
+SOCKET_BUFFER = 4 << 20
 MAX_IN_FLIGHT = 64  # requests of one connection being served at once
 PREFERRED_BLOCK = 4096
 BASE_ALLOCATION_ID = 1
@@ -64,10 +66,10 @@ class NbdServer:
         """Serve on a listening socket (bound from the config or passed by systemd as `nbd`)."""
         sock.setblocking(False)
         if sock.family == socket.AF_UNIX:
-            server = await asyncio.start_unix_server(self._accept, sock=sock)
+            server = await asyncio.start_unix_server(self._accept, sock=sock, limit=STREAM_LIMIT)
             self.where.append(f"nbd+unix://?socket={sock.getsockname()}")
         else:
-            server = await asyncio.start_server(self._accept, sock=sock)
+            server = await asyncio.start_server(self._accept, sock=sock, limit=STREAM_LIMIT)
             host, port = sock.getsockname()[:2]
             self.where.append(f"nbd://{host}:{port}")
         self._servers.append(server)
@@ -86,6 +88,13 @@ class NbdServer:
         task = asyncio.current_task()
         assert task is not None
         self._conns.add(task)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:  # large reads and writes in few system calls
+            for opt in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUFFER)
+                except OSError:
+                    pass
         conn = _Connection(self, reader, writer)
         try:
             await conn.run()

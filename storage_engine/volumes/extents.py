@@ -49,6 +49,8 @@ class ExtentFiles:
         self.dir = root / EXTENTS_DIR
         self.dir.mkdir(parents=True, exist_ok=True)
         self._fds: dict[int, int] = {}
+        self._pins: dict[int, int] = {}  # readers working on an extent without the volume's lock
+        self._doomed: set[int] = set()  # removed while pinned: closed by the last unpin
         self._lock = threading.Lock()
 
     def path(self, extent: int) -> Path:
@@ -69,6 +71,23 @@ class ExtentFiles:
                 fd = os.open(self.path(extent), os.O_RDWR | os.O_CLOEXEC)
                 self._fds[extent] = fd
             return fd
+
+    def pin(self, extent: int) -> None:
+        """Keep the extent's descriptor open until unpin(), even if it is removed meanwhile."""
+        with self._lock:
+            self._pins[extent] = self._pins.get(extent, 0) + 1
+
+    def unpin(self, extent: int) -> None:
+        with self._lock:
+            n = self._pins[extent] - 1
+            if n:
+                self._pins[extent] = n
+                return
+            del self._pins[extent]
+            fd = self._fds.pop(extent, None) if extent in self._doomed else None
+            self._doomed.discard(extent)
+        if fd is not None:
+            os.close(fd)
 
     def read_into(self, extent: int, offset: int, out: memoryview) -> None:
         """Fill `out` from the extent at `offset`; past the end of the file reads zeros."""
@@ -109,8 +128,13 @@ class ExtentFiles:
             return 0
 
     def remove(self, extent: int) -> None:
+        """Unlink the file; its descriptor closes now, or when the last pinned reader is done."""
         with self._lock:
-            fd = self._fds.pop(extent, None)
+            if extent in self._pins:
+                self._doomed.add(extent)
+                fd = None
+            else:
+                fd = self._fds.pop(extent, None)
         if fd is not None:
             os.close(fd)
         self.path(extent).unlink(missing_ok=True)

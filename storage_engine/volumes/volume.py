@@ -24,7 +24,7 @@ import native
 from native import vmap
 from native.vmap import VMAP_ENTRY, VMAP_FROZEN, VMAP_OWNED, VMAP_SHARED, VMAP_ZERO
 
-from .backing import block_length, read_block
+from .backing import block_length
 from .catalog import PAGE_BYTES
 from .errors import VolumeReadOnly
 from .format import Header, entry_extent, entry_kind, entry_ref
@@ -69,16 +69,49 @@ class Volume:
     # ------------------------------------------------------------------ reads
 
     def read(self, offset: int, length: int) -> bytearray:
+        """The bytes at [offset, offset+length).
+
+        Only the plan is made under the volume's lock (which entry each run reads,
+        with the extents pinned); the copying runs without it, so reads of one
+        volume proceed in parallel with each other and with writes elsewhere.
+        """
         out = bytearray(length)
         view = memoryview(out)
+        plan: list[tuple[int, int, int, int, bytes, int]] = []
+        pinned: list[int] = []
         with self.lock:
             pos = 0
             for block, inner, take in vmap.runs(offset, length, self.block_size, self.size):
-                self._read_block_part(block, inner, view[pos : pos + take])
+                kind = entry_kind(self.entries, block)
+                extent = self.header.extent if kind == VMAP_OWNED else entry_extent(self.entries, block)
+                ref = entry_ref(self.entries, block) if kind == VMAP_SHARED else b""
+                if kind in (VMAP_OWNED, VMAP_FROZEN):
+                    self.owner.extents.pin(extent)
+                    pinned.append(extent)
+                plan.append((pos, block, inner, take, ref, extent if kind in (VMAP_OWNED, VMAP_FROZEN) else -1))
                 pos += take
+        try:
+            for pos, block, inner, take, ref, extent in plan:
+                part = view[pos : pos + take]
+                if extent >= 0:
+                    self.owner.extents.read_into(extent, block * self.block_size + inner, part)
+                elif ref:
+                    self._read_shared(ref, inner, part)
+                # else: a zero block, already zeros
+        finally:
+            for extent in pinned:
+                self.owner.extents.unpin(extent)
         return out
 
+    def _read_shared(self, digest: bytes, inner: int, out: memoryview) -> None:
+        data = self.owner.shared_block(self.header.scheme, digest)
+        part = data[inner : inner + len(out)]
+        out[: len(part)] = part
+        if len(part) < len(out):  # sha256 blocks are stored without trailing zeros
+            out[len(part) :] = bytes(len(out) - len(part))
+
     def _read_block_part(self, i: int, inner: int, out: memoryview) -> None:
+        """Read part of block i (the caller holds the lock)."""
         kind = entry_kind(self.entries, i)
         if kind == VMAP_ZERO:
             out[:] = bytes(len(out))
@@ -87,11 +120,7 @@ class Volume:
         elif kind == VMAP_FROZEN:
             self.owner.extents.read_into(entry_extent(self.entries, i), i * self.block_size + inner, out)
         else:
-            data = memoryview(read_block(self.owner.blocks, self.header.scheme, entry_ref(self.entries, i))).cast("B")
-            part = data[inner : inner + len(out)]
-            out[: len(part)] = part
-            if len(part) < len(out):  # sha256 blocks are stored without trailing zeros
-                out[len(part) :] = bytes(len(out) - len(part))
+            self._read_shared(entry_ref(self.entries, i), inner, out)
 
     def _whole_block(self, i: int) -> bytearray:
         buf = bytearray(self._block_len(i))

@@ -298,3 +298,33 @@ def test_random_operations_match_the_model(tmp_path_factory: pytest.TempPathFact
         assert vs.blocks.verify().ok
     finally:
         vs.close()
+
+
+def test_a_pinned_extent_stays_readable_after_removal(tmp_path: Path) -> None:
+    from storage_engine.volumes.extents import ExtentFiles
+
+    files = ExtentFiles(tmp_path)
+    files.create(7)
+    files.write(7, 0, b"kept")
+    files.pin(7)
+    files.remove(7)  # a reader planned its read before the extent went away
+    out = bytearray(4)
+    files.read_into(7, 0, memoryview(out))
+    assert out == b"kept" and not files.path(7).exists()
+    files.unpin(7)
+    files.create(7)  # the id's descriptor was closed: a new file of that id starts empty
+    out = bytearray(4)
+    files.read_into(7, 0, memoryview(out))
+    assert out == bytes(4)
+    files.close()
+
+
+def test_shared_blocks_are_read_through_the_cache(vs: VolumeStore) -> None:
+    data = pattern(BS, 8)
+    digests = vs.blocks.put_many("blake3", [data])
+    hmap = vs.blocks.maps.get(vs.blocks.maps.add("blake3", BS, BS, digests))
+    vs.clone_map(hmap, "c")
+    vol = vs.open("c")
+    for off in range(0, BS, 4096):
+        assert vol.read(off, 4096) == data[off : off + 4096]
+    assert vs.cache.misses == 1 and vs.cache.hits == BS // 4096 - 1
