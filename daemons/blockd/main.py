@@ -21,7 +21,7 @@ from aiohttp import web  # noqa: E402
 from daemons.runtime import App, Context, open_listener, runner_options  # noqa: E402
 from daemons.blockd.config import BlockdConfig  # noqa: E402
 from daemons.blockd.server import Server  # noqa: E402
-from daemons.blockd.volumes_service import VolumesService  # noqa: E402
+from daemons.blockd.volumes_service import VOLUME_FIELDS, VolumesService  # noqa: E402
 from storage_engine.blocks.config import StoreConfig  # noqa: E402
 from storage_engine.objects.md5_backfill import Md5Backfill  # noqa: E402
 from storage_engine.objects.store import ObjectStore  # noqa: E402
@@ -82,6 +82,7 @@ async def main(ctx: Context[BlockdConfig]) -> int | None:
         )
         await runner.setup()
         volumes = await VolumesService.start(ctx, store)  # the `nbd` listener, before close_unused()
+        server.metrics.sampled("volumes", VOLUME_FIELDS, volumes.stats)
         where: list[str] = []
         for sock in open_listener(ctx.sockets, "http", cfg.listen, default=True):
             site = web.SockSite(runner, sock)

@@ -54,6 +54,13 @@ class NbdServer:
         self._conns: set[asyncio.Task[None]] = set()
         self.where: list[str] = []
         self.protocol_errors = 0
+        self.requests = 0
+        self.bytes_read = 0
+        self.bytes_written = 0
+
+    def stats(self) -> dict[str, float]:
+        return {"nbd_connections": len(self._conns), "nbd_requests": self.requests, "nbd_bytes_read": self.bytes_read,
+                "nbd_bytes_written": self.bytes_written, "nbd_protocol_errors": self.protocol_errors}
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run an engine call on the server's I/O threads."""
@@ -232,6 +239,7 @@ class _Connection:
             self.send(nbd.SimpleReply(cookie, error))
 
     async def request(self, ev: Any) -> None:
+        self.server.requests += 1
         try:
             await self._serve(ev)
         except (VolumeError, ValueError) as exc:
@@ -266,6 +274,7 @@ class _Connection:
             self._error(ev.cookie, ev.error, ev.reason)
         elif isinstance(ev, nbd.Read):
             data = await run(vol.read, ev.offset, ev.length)
+            self.server.bytes_read += len(data)
             if self.codec.state is nbd.State.CLOSED:
                 return
             if self.codec.structured:
@@ -274,6 +283,7 @@ class _Connection:
                 self.send(nbd.SimpleReply(ev.cookie, 0, data))
         elif isinstance(ev, nbd.Write):
             await run(vol.write, ev.offset, ev.data, ev.fua)
+            self.server.bytes_written += len(ev.data)
             self._ok(ev.cookie)
         elif isinstance(ev, nbd.Flush):
             await run(vol.flush)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from daemons.runtime import Context, open_listener
+from daemons.runtime import Context, Sampled, open_listener
 from storage_engine.objects import ObjectStore
 from storage_engine.volumes import VolumeStore
 from storage_engine.volumes.freezer import Freezer
@@ -14,6 +14,22 @@ from .admin_api import AdminApi, admin_socket_path
 from .config import BlockdConfig
 from .nbd_server import NbdServer
 from .volume_ops import VolumeOps
+
+
+#: Volume and NBD numbers on blockd's /metrics, read at each scrape.
+VOLUME_FIELDS = (
+    Sampled("volumes", "gauge", "volumes and snapshots"),
+    Sampled("volume_extent_bytes", "gauge", "disk used by owned and not yet hashed frozen volume blocks"),
+    Sampled("volume_frozen_extents", "gauge", "frozen extents waiting to be hashed into the block store"),
+    Sampled("volume_extents_hashed", "counter", "frozen extents hashed into the block store"),
+    Sampled("volume_shared_cache_hits", "counter", "reads of shared volume blocks served from the cache"),
+    Sampled("volume_shared_cache_misses", "counter", "reads of shared volume blocks from the block store"),
+    Sampled("nbd_connections", "gauge", "open NBD connections"),
+    Sampled("nbd_requests", "counter", "NBD transmission requests answered"),
+    Sampled("nbd_bytes_read", "counter", "bytes read by NBD clients"),
+    Sampled("nbd_bytes_written", "counter", "bytes written by NBD clients"),
+    Sampled("nbd_protocol_errors", "counter", "NBD clients dropped for breaking the protocol"),
+)
 
 
 class VolumesService:
@@ -48,6 +64,19 @@ class VolumesService:
             await service.close()
             raise
         return service
+
+    def stats(self) -> dict[str, float]:
+        """VOLUME_FIELDS' values (for the metrics registry)."""
+        v = self.volumes
+        return {
+            "volumes": len(v.names()),
+            "volume_extent_bytes": v.disk_bytes(),
+            "volume_frozen_extents": v.frozen_extents(),
+            "volume_extents_hashed": self.freezer.done,
+            "volume_shared_cache_hits": v.cache.hits,
+            "volume_shared_cache_misses": v.cache.misses,
+            **self.nbd.stats(),
+        }
 
     async def close(self) -> None:
         await self.admin.close()

@@ -165,6 +165,10 @@ class VolumeStore:
         the block store verifies a whole block on every read, a 4 KiB read should not pay that."""
         return self.cache.get(scheme, digest, lambda: backing.read_block(self.blocks, scheme, digest))
 
+    def frozen_extents(self) -> int:
+        with self.catalog.read() as r:
+            return sum(1 for state, _owner in r.extents().values() if state == EXTENT_FROZEN)
+
     def disk_bytes(self) -> int:
         """Disk the extent files use (owned and not yet hashed frozen blocks)."""
         return sum(self.extents.allocated(e) for e in self.extents.on_disk())

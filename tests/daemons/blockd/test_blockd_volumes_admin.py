@@ -157,3 +157,18 @@ def test_nbd_socket_by_name_from_socket_activation(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_metrics_show_volumes_and_nbd(vd: VolumeDaemon) -> None:
+    vd.volume("create", "metered", "4M")
+    qemu_io(vd.uri("metered"), "write -P 3 0 8192", "read -P 3 0 8192")
+    body = vd.daemon.client().request("GET", "/metrics", auth=False).body.decode()
+    values = {}
+    for line in body.splitlines():
+        if line.startswith("nefeli_blockd_") and " " in line:
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    assert values["nefeli_blockd_volumes"] >= 1
+    assert values["nefeli_blockd_nbd_bytes_written_total"] >= 8192
+    assert values["nefeli_blockd_nbd_bytes_read_total"] >= 8192
+    assert "nefeli_blockd_nbd_protocol_errors_total" in values
