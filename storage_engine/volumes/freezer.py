@@ -38,6 +38,7 @@ class Freezer:
 
     def stop(self) -> None:
         self._stop.set()
+        self.volumes.stop_freezing.set()
         self.volumes.changed.set()
         if self._thread.is_alive():
             self._thread.join()

@@ -58,6 +58,10 @@ _NEXT_EXTENT = b"next_extent"
 _HASH_BATCH = 8  # blocks hashed and put per store call while freezing
 
 
+class FreezeInterrupted(Exception):
+    pass
+
+
 class VolumeStore:
     """Volumes living beside (and on) one open, writable block store."""
 
@@ -75,6 +79,7 @@ class VolumeStore:
         self._freeze_lock = threading.Lock()
         self.cache = SharedBlockCache()
         self.changed = threading.Event()  # set when there may be frozen extents to hash
+        self.stop_freezing = threading.Event()  # set at shutdown: an extent being hashed is left for later
         self._remove_orphans()
         self.changed.set()
 
@@ -459,6 +464,8 @@ class VolumeStore:
         """Hash (and store) the blocks (index, length) of a frozen extent that `digests` lacks."""
         todo = sorted((i, n, bs) for i, n, bs in wanted if (i, n) not in digests)
         for k in range(0, len(todo), _HASH_BATCH):
+            if self.stop_freezing.is_set():
+                raise FreezeInterrupted(f"extent {extent}: hashing stopped at shutdown (resumed at the next start)")
             batch = todo[k : k + _HASH_BATCH]
             bufs = []
             for i, n, bs in batch:
@@ -518,14 +525,21 @@ class VolumeStore:
             self.extents.remove(extent)
 
     def freeze_pending(self) -> int:
-        """Hash every frozen extent (oldest first); the number done."""
+        """Hash every frozen extent (oldest first); the number done.  Nothing of an extent
+        whose hashing is interrupted (stop_freezing) changes but unreferenced blocks for the GC."""
         with self._freeze_lock:
             self.changed.clear()
             with self.catalog.read() as r:
                 frozen = sorted(e for e, (state, _owner) in r.extents().items() if state == EXTENT_FROZEN)
+            done = 0
             for extent in frozen:
-                self.freeze_extent(extent)
-            return len(frozen)
+                try:
+                    self.freeze_extent(extent)
+                except FreezeInterrupted as exc:
+                    log.info("%s", exc)
+                    break
+                done += 1
+            return done
 
     def hash_list(self, name: str) -> tuple[str, int, int, bytes]:
         """(scheme, size, block size, digests) of a snapshot whose blocks are all hashed: what

@@ -328,3 +328,17 @@ def test_shared_blocks_are_read_through_the_cache(vs: VolumeStore) -> None:
     for off in range(0, BS, 4096):
         assert vol.read(off, 4096) == data[off : off + 4096]
     assert vs.cache.misses == 1 and vs.cache.hits == BS // 4096 - 1
+
+
+def test_freezing_stops_at_shutdown_and_resumes(vs: VolumeStore) -> None:
+    vs.create("v", SIZE, block_size=BS)
+    vol = vs.open("v")
+    data = pattern(SIZE, 12)
+    vol.write(0, data)
+    vs.snapshot("v", "s")
+    vs.stop_freezing.set()
+    assert vs.freeze_pending() == 0  # interrupted before anything changed
+    assert vs.info("s").blocks["frozen"] == 8 and vs.open("s").read(0, SIZE) == data
+    vs.stop_freezing.clear()
+    assert vs.freeze_pending() == 1 and vs.info("s").blocks["shared"] == 8
+    assert vs.open("s").read(0, SIZE) == data
