@@ -85,9 +85,9 @@ def _over_socket(sock: socket.socket, op: str, args: dict[str, Any],
 def _direct(data: str | os.PathLike[str], op: str, args: dict[str, Any],
             progress: Callable[[int, int], None] | None) -> Any:
     from daemons.blockd.volume_ops import VolumeOps
-    from storage_engine.errors import StoreError, StoreLocked
-    from storage_engine.metadata.errors import MetadataError
-    from storage_engine.objects import ObjectStore
+    from storage_engine.blocks.errors import StoreError, StoreLocked
+    from storage_engine.objects.metadata.errors import MetadataError
+    from storage_engine.objects.store import ObjectStore
     from storage_engine.volumes import VolumeError, VolumeStore
 
     async def run() -> Any:

@@ -30,6 +30,7 @@ __all__ = [
     "SCHEME_SHA256",
     "blake3",
     "blake3_derive_key",
+    "core_module",
     "block_digests",
     "is_zero",
     "merkle_blake3",
@@ -54,6 +55,11 @@ def _load_core() -> Any:
 _core: Any = _load_core()
 
 NATIVE: bool = _core is not None
+
+
+def core_module() -> Any:
+    """The compiled core (its ffi and lib), or None when the fallback serves (native/vmap.py uses it)."""
+    return _core
 
 
 def simd() -> str:

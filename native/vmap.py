@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _core, fallback
+from . import core_module, fallback
 from .fallback import (
     COW_COPY,
     COW_IN_PLACE,
@@ -32,6 +32,8 @@ __all__ = [
 def _count(entries: Any) -> int:
     return len(memoryview(entries).cast("B")) // VMAP_ENTRY
 
+
+_core = core_module()
 
 if _core is not None:
     _ffi, _lib = _core.ffi, _core.lib

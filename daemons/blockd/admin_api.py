@@ -15,8 +15,8 @@ from pathlib import Path
 
 from daemons.runtime.listeners import ListenAddress, bind
 from net.volume_admin import AdminProgress, AdminProtocolError, AdminReply, LineFramer, parse_request
-from storage_engine.errors import StoreError
-from storage_engine.metadata.errors import MetadataError
+from storage_engine.blocks.errors import StoreError
+from storage_engine.objects.metadata.errors import MetadataError
 from storage_engine.volumes import VolumeError
 
 from .volume_ops import VolumeOps

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from storage_engine.objects import ObjectStore
+from storage_engine.objects.store import ObjectStore
 from storage_engine.volumes import VolumeError, VolumeStore
 
 T = TypeVar("T")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from daemons.runtime import Context, Sampled, open_listener
-from storage_engine.objects import ObjectStore
+from storage_engine.objects.store import ObjectStore
 from storage_engine.volumes import VolumeStore
 from storage_engine.volumes.freezer import Freezer
 

@@ -28,7 +28,7 @@ from native import vmap
 from native.vmap import VMAP_ENTRY, VMAP_FROZEN, VMAP_OWNED, VMAP_SHARED, VMAP_ZERO
 
 from . import backing
-from .backing import BlockStore, HashMap, block_length
+from .backing import Backing, BlockStore, HashMap, block_length
 from .catalog import PAGE_BYTES, Catalog, Record
 from .errors import VolumeBusy, VolumeError, VolumeExists, VolumeNotFound, VolumeReadOnly
 from .extents import ExtentFiles
@@ -69,6 +69,7 @@ class VolumeStore:
         if blocks.readonly:
             raise VolumeError("volumes need the block store open for writing")
         self.blocks = blocks
+        self.backing = Backing(blocks)
         self.root = Path(blocks.path) / VOLUMES_DIR
         self.root.mkdir(exist_ok=True)
         self.catalog = Catalog(self.root)
@@ -168,7 +169,7 @@ class VolumeStore:
     def shared_block(self, scheme: str, digest: bytes) -> memoryview:
         """A shared block's bytes (as stored: sha256 ones without trailing zeros), through a cache:
         the block store verifies a whole block on every read, a 4 KiB read should not pay that."""
-        return self.cache.get(scheme, digest, lambda: backing.read_block(self.blocks, scheme, digest))
+        return self.cache.get(scheme, digest, lambda: self.backing.read_block(scheme, digest))
 
     def frozen_extents(self) -> int:
         with self.catalog.read() as r:
@@ -206,7 +207,7 @@ class VolumeStore:
         done: list[bytes] = []
         try:
             for h in holds:
-                backing.add_ref(self.blocks, h)
+                self.backing.add_ref(h)
                 done.append(h)
         except BaseException:
             self._drop_holds(tuple(done))
@@ -215,7 +216,7 @@ class VolumeStore:
     def _drop_holds(self, holds: tuple[bytes, ...]) -> None:
         for h in holds:
             try:
-                backing.drop_ref(self.blocks, h)
+                self.backing.drop_ref(h)
             except Exception:  # an extra reference keeps blocks, it never loses them
                 log.exception("could not drop a map reference held by a volume")
 
@@ -435,7 +436,7 @@ class VolumeStore:
             new: tuple[bytes, ...] = ()
         else:
             digests = vmap.ref_digests(vol.entries, zero_full, zero_last)
-            new = (backing.add_map(self.blocks, h.scheme, h.size, h.block_size, digests),)
+            new = (self.backing.add_map(h.scheme, h.size, h.block_size, digests),)
         if new == rec.holds:
             self._drop_holds(new)
             return
@@ -476,7 +477,7 @@ class VolumeStore:
             for i, n, _ in ((i, n, b) for (i, n, _bs), b in zip(batch, bufs) if native.is_zero(b)):
                 digests[(i, n)] = b""  # a zero block: the entry becomes ZERO
             if data:
-                stored = backing.put_blocks(self.blocks, scheme, [b for _, _, b in data])
+                stored = self.backing.put_blocks(scheme, [b for _, _, b in data])
                 for (i, n, _), d in zip(data, stored):
                     digests[(i, n)] = d
 

@@ -18,25 +18,33 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import native
 from native import vmap
 from native.vmap import VMAP_ENTRY, VMAP_FROZEN, VMAP_OWNED, VMAP_SHARED, VMAP_ZERO
 
 from .backing import block_length
-from .catalog import PAGE_BYTES
+from .catalog import PAGE_BYTES, Catalog
 from .errors import VolumeReadOnly
+from .extents import ExtentFiles
 from .format import Header, entry_extent, entry_kind, entry_ref
 
-if TYPE_CHECKING:
-    from .store import VolumeStore
+
+
+class VolumeHost(Protocol):
+    """What a volume needs of the store that opened it (VolumeStore)."""
+
+    extents: ExtentFiles
+    catalog: Catalog
+
+    def shared_block(self, scheme: str, digest: bytes) -> memoryview: ...
 
 
 class Volume:
     """A volume's map in memory, shared by every connection that has it open."""
 
-    def __init__(self, owner: VolumeStore, name: str, header: Header, entries: bytearray) -> None:
+    def __init__(self, owner: VolumeHost, name: str, header: Header, entries: bytearray) -> None:
         self.owner = owner
         self.name = name
         self.header = header

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from storage_engine.blockstore import BlockStore
+from storage_engine.blocks.blockstore import BlockStore
 from storage_engine.volumes import VolumeBusy, VolumeError, VolumeExists, VolumeNotFound, VolumeReadOnly, VolumeStore
 
 BS = 64 * 1024
@@ -130,20 +130,20 @@ def test_clone_of_an_object_map_moves_no_data(vs: VolumeStore) -> None:
     image = pattern(3 * BS + 1000, 11)  # a short last block
     blocks = [image[i : i + BS] for i in range(0, len(image), BS)]
     digests = vs.blocks.put_many("blake3", blocks)
-    key = vs.blocks.maps.add("blake3", len(image), BS, digests)
-    hmap = vs.blocks.maps.get(key)
+    key = vs.backing.maps.add("blake3", len(image), BS, digests)
+    hmap = vs.backing.maps.get(key)
     vs.clone_map(hmap, "vm")
     vol = vs.open("vm")
     assert vol.size == -(-len(image) // 512) * 512
     assert vol.read(0, len(image)) == image and vol.read(len(image), vol.size - len(image)) == bytes(vol.size - len(image))
-    assert vs.blocks.maps.refcount(key) == 2
+    assert vs.backing.maps.refcount(key) == 2
     assert vs.info("vm").blocks["shared"] == 3
     vol.write(5, b"hello")
     assert vs.info("vm").blocks["shared"] == 2
     assert vs.blocks.get("blake3", digests[0]) == blocks[0]  # the image is untouched
     vs.release(vol)
     vs.delete("vm")
-    assert vs.blocks.maps.refcount(key) == 1
+    assert vs.backing.maps.refcount(key) == 1
 
 
 def test_trim_and_write_zeroes_store_nothing(vs: VolumeStore) -> None:
@@ -224,7 +224,7 @@ def test_diff_rollback_flatten_delete(vs: VolumeStore) -> None:
     assert read_all(vs, "c") == want
     vs.delete("c")
     vs.freeze_pending()
-    assert vs.blocks.maps.keys() == [] and vs.disk_bytes() == 0
+    assert vs.backing.maps.keys() == [] and vs.disk_bytes() == 0
     assert vs.blocks.verify().ok
     assert vs.names() == []
 
@@ -322,7 +322,7 @@ def test_a_pinned_extent_stays_readable_after_removal(tmp_path: Path) -> None:
 def test_shared_blocks_are_read_through_the_cache(vs: VolumeStore) -> None:
     data = pattern(BS, 8)
     digests = vs.blocks.put_many("blake3", [data])
-    hmap = vs.blocks.maps.get(vs.blocks.maps.add("blake3", BS, BS, digests))
+    hmap = vs.backing.maps.get(vs.backing.maps.add("blake3", BS, BS, digests))
     vs.clone_map(hmap, "c")
     vol = vs.open("c")
     for off in range(0, BS, 4096):
