@@ -80,7 +80,7 @@ def test_blockd_serves_only_its_own_socket_names(tmp_path: Path) -> None:
     log = tmp_path / "log"
     proc = subprocess.Popen(
         [sys.executable, "-c", code, str(http.fileno()), str(other.fileno()), "--data", str(tmp_path / "d"),
-         "--listen", "127.0.0.1:1", "--db-synchronous", "NORMAL", "--log-format", "text"],
+         "--listen", "127.0.0.1:1", "--db-synchronous", "NORMAL", "--log-format", "text", "--nbd-listen", "127.0.0.1:0"],
         cwd=str(REPO), env=dict(os.environ, PYTHONPATH=str(REPO)), pass_fds=(http.fileno(), other.fileno()),
         stderr=open(log, "wb"),
     )
