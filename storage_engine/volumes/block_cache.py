@@ -24,6 +24,17 @@ class SharedBlockCache:
         self.hits = 0
         self.misses = 0
 
+    def peek(self, scheme: str, digest: bytes) -> memoryview | None:
+        """The cached block, or None (never loads)."""
+        key = (scheme, digest)
+        with self._lock:
+            data = self._blocks.get(key)
+            if data is None:
+                return None
+            self._blocks.move_to_end(key)
+            self.hits += 1
+            return memoryview(data)
+
     def get(self, scheme: str, digest: bytes, load: Callable[[], Any]) -> memoryview:
         key = (scheme, digest)
         with self._lock:

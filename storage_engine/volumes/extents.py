@@ -100,6 +100,25 @@ class ExtentFiles:
                 return
             done += n
 
+    def read_cached(self, extent: int, offset: int, out: memoryview) -> bool:
+        """Fill `out` only from the page cache (preadv2 RWF_NOWAIT): False when that would wait
+        for the disk, so the caller can do the read on a thread instead of the event loop."""
+        flags = getattr(os, "RWF_NOWAIT", 0)
+        if not flags:
+            return False
+        fd = self.fd(extent)
+        done = 0
+        while done < len(out):
+            try:
+                n = os.preadv(fd, [out[done:]], offset + done, flags)
+            except (BlockingIOError, OSError):
+                return False
+            if n == 0:  # past the end of the file: a hole
+                out[done:] = bytes(len(out) - done)
+                return True
+            done += n
+        return True
+
     def write(self, extent: int, offset: int, data: memoryview | bytes) -> None:
         fd = self.fd(extent)
         view = memoryview(data)

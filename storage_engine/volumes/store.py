@@ -171,6 +171,9 @@ class VolumeStore:
         the block store verifies a whole block on every read, a 4 KiB read should not pay that."""
         return self.cache.get(scheme, digest, lambda: self.backing.read_block(scheme, digest))
 
+    def cached_shared_block(self, scheme: str, digest: bytes) -> memoryview | None:
+        return self.cache.peek(scheme, digest)
+
     def frozen_extents(self) -> int:
         with self.catalog.read() as r:
             return sum(1 for state, _owner in r.extents().values() if state == EXTENT_FROZEN)

@@ -342,3 +342,26 @@ def test_freezing_stops_at_shutdown_and_resumes(vs: VolumeStore) -> None:
     vs.stop_freezing.clear()
     assert vs.freeze_pending() == 1 and vs.info("s").blocks["shared"] == 8
     assert vs.open("s").read(0, SIZE) == data
+
+
+def test_cached_reads_equal_reads_or_decline(vs: VolumeStore) -> None:
+    data = pattern(BS, 21)
+    digests = vs.blocks.put_many("blake3", [data])
+    hmap = vs.backing.maps.get(vs.backing.maps.add("blake3", BS, BS, digests))
+    vs.clone_map(hmap, "c", size=4 * BS)
+    vol = vs.open("c")
+    vol.write(2 * BS + 10, b"owned")
+    assert vol.read_cached(0, 100) is None  # the shared block is not in the cache yet
+    want = vol.read(0, 4 * BS)
+    got = vol.read_cached(BS - 50, 2 * BS)  # shared tail, a zero block, the owned block's start
+    assert got is None or got == want[BS - 50 : 3 * BS - 50]
+    assert vol.read_cached(0, BS) == want[:BS]  # now cached
+    with vol.lock:
+        import threading
+
+        other: list[object] = []
+        t = threading.Thread(target=lambda: other.append(vol.read_cached(0, 10)))
+        t.start()
+        t.join()
+    assert other == [None]  # a writer holds the lock: decline, never wait
+    assert vol.read_cached(0, 2 << 20) is None  # too long for the event loop
