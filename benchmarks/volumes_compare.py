@@ -280,7 +280,6 @@ def main() -> int:
                 fill(nef.uri(name), 0, 64 * MiB)  # own some blocks again
             row(f"snapshot of 100 GiB, {gib} GiB written", statistics.median(snaps), None, "ms")
             row(f"clone of that snapshot, {gib} GiB written", statistics.median(clones), None, "ms")
-            nef.settle()
             for r in range(args.rounds):
                 nef.admin("rm", name=f"{name}-c{r}")
                 nef.admin("rm", name=f"{name}@{r}")
