@@ -288,6 +288,8 @@ def main() -> int:
             nef.admin("rm", name=name)
 
         # disk used by 10 clones of a 2 GiB image, 1 % rewritten each (5 whole 4 MiB blocks)
+        nef.settle()  # the extents of the volumes removed above are gone first
+        time.sleep(2)
         before = du(nef.data)
         nef.admin("create", name="image", size=2 * GiB)
         image = root / "image.raw"
