@@ -82,7 +82,7 @@ async def main(ctx: Context[BlockdConfig]) -> int | None:
         )
         await runner.setup()
         volumes = await VolumesService.start(ctx, store)  # the `nbd` listener, before close_unused()
-        server.metrics.sampled("volumes", VOLUME_FIELDS, volumes.stats)
+        server.service.metrics.sampled("volumes", VOLUME_FIELDS, volumes.stats)
         where: list[str] = []
         for sock in open_listener(ctx.sockets, "http", cfg.listen, default=True):
             site = web.SockSite(runner, sock)
