@@ -7,17 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from daemons.runtime import setting
+from daemons.runtime import access_log_setting, check_address, setting
 
 MiB = 1 << 20
 
 
 def _listen(value: str) -> None:
-    if value == "":
-        return
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    if value:
+        check_address(value)
 
 
 def _brokers(urls: list[str]) -> None:
@@ -52,7 +49,8 @@ class EventdConfig:
     )
     listen: str = setting(
         "127.0.0.1:8187",
-        help="HOST:PORT of the HTTP server (/metrics; /events without a broker); empty: none",
+        help="HOST:PORT, [IPv6]:PORT or unix:/PATH of the HTTP server (/metrics; /events without a "
+        "broker) when systemd passes no 'http' socket; empty: none",
         validate=_listen,
         reloadable=False,
         metavar="HOST:PORT",
@@ -76,6 +74,8 @@ class EventdConfig:
     feed_retention: float = setting(
         7 * 86400.0, help="without a broker: seconds the /events feed keeps messages", min=1.0
     )
+
+    access_log: bool = access_log_setting()
 
     def node(self) -> str:
         return self.node_name or socket.getfqdn()

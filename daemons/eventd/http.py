@@ -15,7 +15,6 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from daemons.eventd.metrics import EventdMetrics
 from daemons.eventd.spool import Spool, SpooledMessage
@@ -68,9 +67,6 @@ def make_app(
 ) -> web.Application:
     app = web.Application()
 
-    async def get_metrics(request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
     async def get_events(request: web.Request) -> web.StreamResponse:
         if feed is None:
             raise web.HTTPNotFound(text="a broker is configured: events are published there, not served here\n")
@@ -104,7 +100,7 @@ def make_app(
             metrics.feed_clients.dec()
         return resp
 
-    app.router.add_get("/metrics", get_metrics)
+    app.router.add_get("/metrics", metrics.handle)
     app.router.add_get("/events", get_events)
     return app
 

@@ -35,7 +35,7 @@ from daemons.eventd.metrics import EventdMetrics  # noqa: E402
 from daemons.eventd.publisher import Publisher, PublisherSettings, redact  # noqa: E402
 from daemons.eventd.spool import WAKE_FILE, Spool, SpoolError, SpooledMessage  # noqa: E402
 from daemons.eventd.tracker import GanetiState, JobTracker  # noqa: E402
-from daemons.runtime import App, Context  # noqa: E402
+from daemons.runtime import App, Context, open_listener, runner_options  # noqa: E402
 from net.ganeti_job import job_id_from_name  # noqa: E402
 
 QUEUE_MASK = Mask.MOVED_TO | Mask.CLOSE_WRITE | Mask.MOVED_FROM | Mask.DELETE | Mask.ONLYDIR
@@ -80,7 +80,6 @@ class Eventd:
             if cfg.broker
             else None
         )
-        self.watching = asyncio.Event()
 
     async def run_in_worker(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
@@ -114,7 +113,6 @@ class Eventd:
                     # Attached before the scan: nothing written from now on is missed.
                     self.rescan = True
                     self.trigger.set()
-                    self.watching.set()
                     async for ev in ino:
                         if Mask.Q_OVERFLOW in ev.mask:
                             self.log.warning("inotify queue overflowed; rescanning %s", self.queue)
@@ -138,7 +136,6 @@ class Eventd:
                         self.trigger.set()
             except OSError as exc:
                 self.log.warning("watching %s: %s; re-attaching", self.queue, exc)
-                self.watching.clear()
                 await asyncio.sleep(1.0)
 
     # -- worker ------------------------------------------------------------
@@ -246,23 +243,30 @@ async def main(ctx: Context[EventdConfig]) -> int | None:
         executor.shutdown()
         return 2
     daemon = Eventd(ctx, spool, executor)
-    tasks: list[asyncio.Task[Any]] = []
+    publishing: asyncio.Task[None] | None = None
     runner: web.AppRunner | None = None
     try:
-        if cfg.listen:
-            runner = web.AppRunner(
-                make_app(daemon.metrics, daemon.feed, lambda: ctx.stopping), access_log=None, handle_signals=False
-            )
-            await runner.setup()
-            host, _, port = cfg.listen.rpartition(":")
-            await web.TCPSite(runner, host.strip("[]"), int(port), reuse_address=True).start()
-        tasks = [
-            asyncio.create_task(daemon.watch(), name="watch"),
-            asyncio.create_task(daemon.work(), name="work"),
-            asyncio.create_task(daemon.housekeeping(), name="housekeeping"),
-        ]
+        runner = web.AppRunner(
+            make_app(daemon.metrics, daemon.feed, lambda: ctx.stopping),
+            handle_signals=False,
+            **runner_options(ctx.prog, cfg.access_log),
+        )
+        await runner.setup()
+        where: list[str] = []
+        for sock in open_listener(ctx.sockets, "http", cfg.listen, default=True):
+            site = web.SockSite(runner, sock)
+            await site.start()
+            where.append(site.name)
+        ignored = ctx.sockets.close_unused()
+        if ignored:
+            ctx.log.warning("closed inherited sockets nefeli-eventd does not serve: %s", ", ".join(ignored))
+        ctx.tasks.add("watch", daemon.watch)
+        ctx.tasks.add("work", daemon.work)
+        ctx.tasks.add("housekeeping", daemon.housekeeping)
         if daemon.publisher is not None:
-            tasks.append(asyncio.create_task(daemon.publisher.run(), name="publish"))
+            # Not a ctx.tasks task: those stop when the stop is requested, and the
+            # publisher has to keep going while the spool drains.
+            publishing = asyncio.create_task(daemon.publisher.run(), name="publish")
 
         @ctx.on_reload
         def reloaded(new: EventdConfig) -> None:
@@ -271,14 +275,11 @@ async def main(ctx: Context[EventdConfig]) -> int | None:
             daemon.trigger.set()
             ctx.log.info("configuration reloaded (node name %s)", daemon.ganeti.node_name)
 
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(daemon.watching.wait(), 10)
-        where = f"broker {', '.join(_hosts(cfg.broker))}" if cfg.broker else f"feed http://{cfg.listen}/events"
-        ctx.ready(f"watching {daemon.queue} as {daemon.ganeti.node_name}; {where}")
-        reason = await ctx.wait_for_stop()
+        out = f"broker {', '.join(_hosts(cfg.broker))}" if cfg.broker else f"feed on {', '.join(where) or 'no listener'}"
+        ctx.ready(f"watching {daemon.queue} as {daemon.ganeti.node_name}; {out}")
+        reason = await ctx.wait_for_stop()  # the watch, work and housekeeping tasks are stopped now
         ctx.log.info("stopping: %s", reason)
-        # Stop watching, spool what was already seen, then let the broker confirm it.
-        tasks[0].cancel()
+        # Spool what was already noticed, then let the broker confirm what is spooled.
         if daemon.changed or daemon.left:
             with contextlib.suppress(Exception):
                 await daemon.batch()
@@ -287,9 +288,9 @@ async def main(ctx: Context[EventdConfig]) -> int | None:
             if left:
                 ctx.log.info("%d messages stay spooled for the next start", left)
     finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if publishing is not None:
+            publishing.cancel()
+            await asyncio.gather(publishing, return_exceptions=True)
         if runner is not None:
             await runner.cleanup()
         executor.shutdown(wait=True)

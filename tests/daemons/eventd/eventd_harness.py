@@ -156,8 +156,8 @@ class Eventd:
 
     def _started(self) -> bool:
         m = self.metrics()
-        return m.get("eventd_master_checks_total", 0) >= 1 and (
-            m.get("eventd_is_master") == 0 or m.get("eventd_rescans_total", 0) >= 1
+        return m.get("nefeli_eventd_master_checks_total", 0) >= 1 and (
+            m.get("nefeli_eventd_is_master") == 0 or m.get("nefeli_eventd_rescans_total", 0) >= 1
         )
 
     def metrics(self) -> dict[str, float]:

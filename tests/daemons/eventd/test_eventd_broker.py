@@ -95,8 +95,8 @@ async def test_fixture_jobs_replayed_arrive_exactly_once_in_order(rabbitmq: Rabb
         }
         assert {(r.queue, r.routing_key) for r in got if r.body["type"] == "eventd-heartbeat"} == {
             ("replay-heartbeat", "eventd.heartbeat")}
-        await wait_until(lambda: eventd.metric("eventd_spool_messages") == 0, what="an empty spool")
-        assert eventd.metric("eventd_job_files_malformed_total") >= 3
+        await wait_until(lambda: eventd.metric("nefeli_eventd_spool_messages") == 0, what="an empty spool")
+        assert eventd.metric("nefeli_eventd_job_files_malformed_total") >= 3
         assert eventd.stop() == 0
         log = eventd.log_text()
         assert "skipping job file" in log and "Traceback" not in log
@@ -146,12 +146,12 @@ async def test_broker_outage_and_kill_9_lose_nothing(rabbitmq: RabbitMQ, tmp_pat
         await consumer.close()
         rabbitmq.stop()
         write(2000)  # broker down
-        await wait_until(lambda: eventd.metric("eventd_spool_messages") > 0, what="spooled messages")
+        await wait_until(lambda: eventd.metric("nefeli_eventd_spool_messages") > 0, what="spooled messages")
         eventd.stop(signal.SIGKILL)  # broker down, messages only in the spool
         write(3000)  # eventd down too
         eventd = Eventd(tmp_path, g, "--broker", rabbitmq.url).start()
         write(4000)  # eventd back, broker still down
-        assert eventd.metric("eventd_broker_connected") == 0
+        assert eventd.metric("nefeli_eventd_broker_connected") == 0
         rabbitmq.start()
         consumer = await Consumer(rabbitmq.url, "outage-").start()
 
@@ -170,7 +170,7 @@ async def test_broker_outage_and_kill_9_lose_nothing(rabbitmq: RabbitMQ, tmp_pat
         # At least once; exactly once after de-duplication by message_id, in order per job.
         assert {r.message_id: r.body for r in got} == {e.message_id: e.body for e in expected}
         assert by_job(got) == by_job_expected(expected)
-        await wait_until(lambda: eventd.metric("eventd_spool_messages") == 0, what="an empty spool")
+        await wait_until(lambda: eventd.metric("nefeli_eventd_spool_messages") == 0, what="an empty spool")
         assert eventd.stop() == 0
     finally:
         if eventd.proc and eventd.proc.poll() is None:
@@ -206,7 +206,7 @@ async def test_kill_9_while_jobs_are_written_loses_nothing(rabbitmq: RabbitMQ, t
         await asyncio.get_running_loop().run_in_executor(None, t.join)
         await wait_until(lambda: len({r.message_id for r in consumer.received}) >= len(expected), timeout=60,
                          what="every message")
-        await wait_until(lambda: eventd.metric("eventd_spool_messages") == 0, what="an empty spool")
+        await wait_until(lambda: eventd.metric("nefeli_eventd_spool_messages") == 0, what="an empty spool")
         got = consumer.unique()
         assert {r.message_id: r.body for r in got} == {e.message_id: e.body for e in expected}
         assert by_job(got) == by_job_expected(expected)
@@ -245,8 +245,8 @@ async def test_non_master_publishes_no_job_events_until_it_becomes_master(rabbit
         await asyncio.sleep(0.5)
         assert [m.body["type"] for m in consumer.received] == ["image-info"]
         assert consumer.received[0].queue == "nonmaster-snf-events-progress"
-        assert eventd.metric("eventd_is_master") == 0
-        assert eventd.metric("eventd_job_files_read_total") == 0
+        assert eventd.metric("nefeli_eventd_is_master") == 0
+        assert eventd.metric("nefeli_eventd_job_files_read_total") == 0
         # Master failover to this node: the queue is scanned and published.
         (g / "ssconf_master_node").write_text("node1.example.test\n")
         await consumer.wait_for(1 + len(expected))
@@ -286,8 +286,8 @@ async def test_inotify_overflow_is_followed_by_a_rescan_that_misses_nothing(rabb
                 expected += expected_new(seen, renumbered(data, 100000 + i * 100 + jid))
         eventd.proc.send_signal(signal.SIGCONT)
         await wait_until(lambda: len(consumer.received) >= len(expected), timeout=120, what="every message")
-        assert eventd.metric("eventd_inotify_overflows_total") >= 1
-        assert eventd.metric("eventd_rescans_total") >= 2
+        assert eventd.metric("nefeli_eventd_inotify_overflows_total") >= 1
+        assert eventd.metric("nefeli_eventd_rescans_total") >= 2
         assert {m.message_id for m in consumer.received} == {e.message_id for e in expected}
         assert "inotify queue overflowed" in eventd.log_text()
         assert eventd.stop() == 0

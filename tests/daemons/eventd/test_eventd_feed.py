@@ -73,7 +73,7 @@ async def test_feed_serves_the_spool_resumably(tmp_path: Path) -> None:
         eventd = Eventd(tmp_path, g).start()
         r = tail(eventd, "--no-follow")
         assert len(r.stdout.splitlines()) == len(expected) + 1
-        assert eventd.metric("eventd_spool_messages") == len(expected) + 1
+        assert eventd.metric("nefeli_eventd_spool_messages") == len(expected) + 1
     finally:
         if eventd.proc and eventd.proc.poll() is None:
             eventd.stop(signal.SIGKILL)
