@@ -20,6 +20,7 @@ import contextlib
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from daemons.eventd.http import EventFeed, make_app  # noqa: E402
 from daemons.eventd.metrics import EventdMetrics  # noqa: E402
 from daemons.eventd.publisher import Publisher, PublisherSettings, redact  # noqa: E402
 from daemons.eventd.spool import WAKE_FILE, Spool, SpoolError, SpooledMessage  # noqa: E402
-from daemons.eventd.tracker import GanetiState, JobTracker  # noqa: E402
+from daemons.eventd.tracker import BatchResult, GanetiState, JobTracker  # noqa: E402
 from daemons.runtime import App, Context, open_listener, runner_options  # noqa: E402
 from net.ganeti_job import job_id_from_name  # noqa: E402
 
@@ -43,13 +44,31 @@ STATS_INTERVAL = 2.0
 PRUNE_INTERVAL = 60.0
 
 
+@dataclass
+class BatchOutcome:
+    master: bool
+    master_node: str | None
+    rescanned: bool = False
+    scan_error: OSError | None = None
+    result: BatchResult | None = None
+
+
 class Eventd:
-    def __init__(self, ctx: Context[EventdConfig], spool: Spool, executor: ThreadPoolExecutor) -> None:
+    def __init__(
+        self,
+        ctx: Context[EventdConfig],
+        spool: Spool,
+        executor: ThreadPoolExecutor,
+        reader: Spool,
+        read_executor: ThreadPoolExecutor,
+    ) -> None:
         self.ctx = ctx
         self.log = ctx.log
         cfg = ctx.config
         self.spool = spool
         self.executor = executor
+        self.reader = reader
+        self.read_executor = read_executor
         self.metrics = EventdMetrics()
         self.ganeti = GanetiState(cfg.ganeti_dir, cfg.node())
         self.tracker = JobTracker(spool, self.ganeti, heartbeat_ttl=cfg.heartbeat_ttl)
@@ -60,7 +79,7 @@ class Eventd:
         self.trigger = asyncio.Event()
         self.was_master: bool | None = None
         self.over_limit = False
-        self.feed = EventFeed(spool, executor) if not cfg.broker else None
+        self.feed = EventFeed(reader, read_executor) if not cfg.broker else None
         self.publisher = (
             Publisher(
                 spool,
@@ -73,6 +92,8 @@ class Eventd:
                     retry_min=cfg.retry_min,
                     retry_max=cfg.retry_max,
                 ),
+                reader=reader,
+                read_executor=read_executor,
                 on_published=self._published,
                 on_retry=lambda reason: self.metrics.retries.labels(reason).inc(),
                 on_connected=lambda up: self.metrics.broker_up.set(1 if up else 0),
@@ -86,6 +107,7 @@ class Eventd:
 
     def _published(self, msg: SpooledMessage, when: float) -> None:
         self.metrics.published.inc()
+        self.metrics.confirm_latency.observe(max(0.0, when - msg.created))
 
     def spooled(self) -> None:
         if self.publisher is not None:
@@ -152,51 +174,61 @@ class Eventd:
                 self.trigger.set()
 
     async def batch(self) -> None:
-        master = await self.run_in_worker(self.ganeti.is_master)
-        self.metrics.is_master.set(1 if master else 0)
+        """One batch: master check, rescan if asked, spool; one trip to the worker thread."""
+        changed, left, rescan = self.changed, self.left, self.rescan
+        self.changed, self.left, self.rescan = set(), set(), False
+        try:
+            out = await self.run_in_worker(self._batch_sync, changed, left, rescan or self.was_master is not True)
+        except BaseException:
+            self.changed |= changed
+            self.left |= left
+            self.rescan |= rescan
+            raise
+        self.metrics.is_master.set(1 if out.master else 0)
         self.metrics.master_checks.inc()
-        if master != self.was_master:
-            if master:
+        if out.master != self.was_master:
+            if out.master:
                 self.log.info("this node (%s) is the master: publishing job events", self.ganeti.node_name)
-                self.rescan = True
             else:
                 self.log.info(
                     "this node (%s) is not the master (%s): job events are not published",
                     self.ganeti.node_name,
-                    await self.run_in_worker(self.ganeti.master_node) or "unknown",
+                    out.master_node or "unknown",
                 )
-            self.was_master = master
-        if not master:
-            self.changed.clear()
-            self.left.clear()
-            return
-        if self.rescan:
-            self.rescan = False
-            self.metrics.rescans.inc()
-            try:
-                present, gone = await self.run_in_worker(self.tracker.scan_ids)
-            except OSError as exc:
-                self.log.warning("cannot scan %s: %s", self.queue, exc)
-                self.rescan = True
-                return
-            self.changed |= present
-            self.left |= gone
-        changed, left = self.changed, self.left
-        self.changed, self.left = set(), set()
-        if not changed and not left:
-            return
-        try:
-            result = await self.run_in_worker(self.tracker.process, changed, left)
-        except BaseException:
+            self.was_master = out.master
+        if out.scan_error is not None:
+            self.log.warning("cannot scan %s: %s", self.queue, out.scan_error)
             self.changed |= changed
             self.left |= left
-            raise
+            self.rescan = True
+            return
+        if out.rescanned:
+            self.metrics.rescans.inc()
+        result = out.result
+        if result is None:
+            return
         self.metrics.job_files_read.inc(result.read)
         self.metrics.job_files_malformed.inc(result.malformed)
         for kind, n in result.spooled_types.items():
             self.metrics.spooled.labels(kind).inc(n)
         if result.spooled:
             self.spooled()
+
+    def _batch_sync(self, changed: set[int], left: set[int], rescan: bool) -> BatchOutcome:
+        master_node = self.ganeti.master_node()
+        if master_node != self.ganeti.node_name:
+            # Not the master: nothing is spooled or recorded (the new master sends it).
+            return BatchOutcome(False, master_node)
+        if rescan:
+            try:
+                present, gone = self.tracker.scan_ids()
+            except OSError as exc:
+                return BatchOutcome(True, master_node, scan_error=exc)
+            changed = changed | present
+            left = left | gone
+        if not changed and not left:
+            return BatchOutcome(True, master_node, rescanned=rescan)
+        return BatchOutcome(True, master_node, rescanned=rescan, result=self.tracker.process(changed, left))
 
     # -- housekeeping --------------------------------------------------------
 
@@ -208,7 +240,7 @@ class Eventd:
             if now - last_master >= self.ctx.config.master_check_interval:
                 last_master = now
                 self.trigger.set()  # the worker re-reads ssconf_master_node
-            count, size = await self.run_in_worker(self.spool.stats)
+            count, size = await asyncio.get_running_loop().run_in_executor(self.read_executor, self.reader.stats)
             self.metrics.spool_messages.set(count)
             self.metrics.spool_bytes.set(size)
             limit = self.ctx.config.spool_warn_bytes
@@ -236,13 +268,16 @@ class Eventd:
 async def main(ctx: Context[EventdConfig]) -> int | None:
     cfg = ctx.config
     executor = ThreadPoolExecutor(1, thread_name_prefix="eventd-spool")
+    read_executor = ThreadPoolExecutor(1, thread_name_prefix="eventd-read")
     try:
         spool = Spool(cfg.data)
+        reader = spool.reader()
     except (SpoolError, OSError) as exc:
         ctx.log.error("cannot open the spool: %s", exc)
         executor.shutdown()
+        read_executor.shutdown()
         return 2
-    daemon = Eventd(ctx, spool, executor)
+    daemon = Eventd(ctx, spool, executor, reader, read_executor)
     publishing: asyncio.Task[None] | None = None
     runner: web.AppRunner | None = None
     try:
@@ -294,7 +329,9 @@ async def main(ctx: Context[EventdConfig]) -> int | None:
         if runner is not None:
             await runner.cleanup()
         executor.shutdown(wait=True)
+        read_executor.shutdown(wait=True)
         spool.close()
+        reader.close()
     return 0
 
 

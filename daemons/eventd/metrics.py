@@ -16,6 +16,9 @@ class EventdMetrics(DaemonMetrics):
         )
         self.spooled = self.counter("messages_spooled", "messages written to the spool", ["type"])
         self.published = self.counter("messages_published", "messages confirmed by the broker")
+        self.confirm_latency = self.histogram(
+            "confirm_latency_seconds", "from spooled to confirmed by the broker"
+        )
         self.retries = self.counter("publish_retries", "publishes to be retried", ["reason"])
         self.overflows = self.counter("inotify_overflows", "inotify queue overflows (each one rescans)")
         self.master_checks = self.counter("master_checks", "reads of ssconf_master_node")

@@ -65,12 +65,17 @@ class Publisher:
         executor: Executor,
         settings: PublisherSettings,
         *,
+        reader: Spool | None = None,
+        read_executor: Executor | None = None,
         on_published: Callable[[SpooledMessage, float], None] = lambda m, t: None,
         on_retry: Callable[[str], None] = lambda reason: None,
         on_connected: Callable[[bool], None] = lambda up: None,
     ) -> None:
         self.spool = spool
         self.executor = executor
+        # Loading reads on their own connection and thread, beside the commits.
+        self.reader = reader or spool
+        self.read_executor = read_executor or executor
         self.settings = settings
         self.on_published = on_published
         self.on_retry = on_retry
@@ -133,18 +138,25 @@ class Publisher:
                     pass
 
     async def drain(self, timeout: float) -> int:
-        """Wait (at most ``timeout``) until everything spooled is confirmed; returns what is left."""
-        deadline = time.monotonic() + timeout
+        """Wait (at most ``timeout``) until everything spooled is confirmed; returns what is left.
+
+        The publish loop keeps running meanwhile (it alone loads from the spool).
+        """
+        start = time.monotonic()
+        deadline = start + timeout
         while time.monotonic() < deadline:
-            await self._refill()
-            await self._flush_confirmed()
-            if self._loaded == 0 and self.connected:
-                break
-            if not self.connected and self._loaded and time.monotonic() + 0.1 >= deadline:
-                break
+            if not self.connected and time.monotonic() - start > 1.0:
+                break  # no broker to confirm anything: it all stays spooled
+            self.wake()
+            if self.connected and self._loaded == 0 and not self._confirmed:
+                loop = asyncio.get_running_loop()
+                rest = await loop.run_in_executor(self.read_executor, self.reader.after, self._loaded_upto, 1)
+                if not rest:
+                    return 0
             await asyncio.sleep(0.05)
         await self._flush_confirmed()
-        return self._loaded
+        count, _ = await asyncio.get_running_loop().run_in_executor(self.read_executor, self.reader.stats)
+        return count
 
     # -- internals -------------------------------------------------------------
 
@@ -248,7 +260,9 @@ class Publisher:
         if self._loaded >= LOADED_MAX:
             return
         loop = asyncio.get_running_loop()
-        rows = await loop.run_in_executor(self.executor, self.spool.after, self._loaded_upto, LOADED_MAX - self._loaded)
+        rows = await loop.run_in_executor(
+            self.read_executor, self.reader.after, self._loaded_upto, LOADED_MAX - self._loaded
+        )
         for row in rows:
             self._queues.setdefault(row.order_key, collections.deque()).append(row)
             self._loaded += 1
