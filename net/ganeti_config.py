@@ -50,6 +50,7 @@ def parse_config_data(data: bytes) -> ClusterConfig:
     cluster = _obj(raw.get("cluster", {}), "cluster")
     name = cluster.get("cluster_name")
     cluster_hv = _obj(cluster.get("hvparams", {}), "cluster.hvparams")
+    nic_defaults = _obj(cluster.get("nicparams", {}) or {}, "cluster.nicparams").get("default", {}) or {}
     networks = _obj(raw.get("networks", {}) or {}, "networks")
     disks = _obj(raw.get("disks", {}) or {}, "disks")
     instances: dict[str, InstanceInfo] = {}
@@ -59,7 +60,7 @@ def parse_config_data(data: bytes) -> ClusterConfig:
         iname = inst.get("name", key)
         if not isinstance(iname, str):
             raise ConfigDataError(f"config.data: instance {key!r} has no name")
-        instances[iname] = _instance(iname, inst, cluster_hv, networks, disks)
+        instances[iname] = _instance(iname, inst, cluster_hv, nic_defaults, networks, disks)
     return ClusterConfig(name if isinstance(name, str) else None, instances)
 
 
@@ -67,6 +68,7 @@ def _instance(
     name: str,
     inst: dict[str, Any],
     cluster_hv: dict[str, Any],
+    nic_defaults: dict[str, Any],
     networks: dict[str, Any],
     disks: dict[str, Any],
 ) -> InstanceInfo:
@@ -75,7 +77,9 @@ def _instance(
     for index, nic in enumerate(inst.get("nics", []) or []):
         if not isinstance(nic, dict):
             raise ConfigDataError(f"config.data: instance {name}: NIC {index} is not an object")
-        params = nic.get("nicparams") or {}
+        # An instance keeps only the NIC parameters it overrides; the rest are the cluster's.
+        own = nic.get("nicparams") or {}
+        params = dict(nic_defaults, **own) if isinstance(nic_defaults, dict) and isinstance(own, dict) else own
         net = nic.get("network")
         net_obj = networks.get(net) if isinstance(net, str) else None
         nics.append(

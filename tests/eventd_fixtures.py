@@ -63,7 +63,7 @@ def config_with_instances() -> bytes:
                     "network": None,
                     "ip": None,
                     "mac": "aa:00:00:44:55:66",
-                    "nicparams": {"mode": "bridged", "link": "gntbr0", "vlan": ""},
+                    "nicparams": {"link": "gntbr0"},  # mode from the cluster default, as Ganeti 3.0 stores it
                     "uuid": "nic-uuid-2",
                 },
             ],

@@ -197,7 +197,8 @@ class Eventd:
                 )
             self.was_master = out.master
         if out.scan_error is not None:
-            self.log.warning("cannot scan %s: %s", self.queue, out.scan_error)
+            if not isinstance(out.scan_error, FileNotFoundError):  # a missing queue: watch() says so
+                self.log.warning("cannot scan %s: %s", self.queue, out.scan_error)
             self.changed |= changed
             self.left |= left
             self.rescan = True

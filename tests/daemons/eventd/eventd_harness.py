@@ -150,7 +150,9 @@ class Eventd:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"eventd exited {self.proc.returncode}: {self.log.read_text()[-2000:]}")
             if time.monotonic() > deadline:
-                raise RuntimeError("eventd did not scan the queue in 30 s")
+                self.proc.kill()
+                self.proc.wait()
+                raise RuntimeError(f"eventd did not scan the queue in 30 s: {self.log_text()[-2000:]}")
             time.sleep(0.05)
         return self
 
