@@ -32,7 +32,7 @@ from asyncinotify import Inotify, Mask  # noqa: E402
 
 from daemons.eventd.config import EventdConfig  # noqa: E402
 from daemons.eventd.http import EventFeed, make_app  # noqa: E402
-from daemons.eventd.metrics import EventdMetrics  # noqa: E402
+from daemons.eventd.metrics import SPOOL_FIELDS, EventdMetrics  # noqa: E402
 from daemons.eventd.publisher import Publisher, PublisherSettings, redact  # noqa: E402
 from daemons.eventd.spool import WAKE_FILE, Spool, SpoolError, SpooledMessage  # noqa: E402
 from daemons.eventd.tracker import BatchResult, GanetiState, JobTracker  # noqa: E402
@@ -78,6 +78,7 @@ class Eventd:
         self.rescan = True
         self.trigger = asyncio.Event()
         self.was_master: bool | None = None
+        self.metrics.sampled("spool", SPOOL_FIELDS, self.spool_stats)
         self.over_limit = False
         self.feed = EventFeed(reader, read_executor) if not cfg.broker else None
         self.publisher = (
@@ -104,6 +105,10 @@ class Eventd:
 
     async def run_in_worker(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    async def spool_stats(self) -> dict[str, float]:
+        count, size = await asyncio.get_running_loop().run_in_executor(self.read_executor, self.reader.stats)
+        return {"spool_messages": count, "spool_bytes": size}
 
     def _published(self, msg: SpooledMessage, when: float) -> None:
         self.metrics.published.inc()
@@ -242,8 +247,6 @@ class Eventd:
                 last_master = now
                 self.trigger.set()  # the worker re-reads ssconf_master_node
             count, size = await asyncio.get_running_loop().run_in_executor(self.read_executor, self.reader.stats)
-            self.metrics.spool_messages.set(count)
-            self.metrics.spool_bytes.set(size)
             limit = self.ctx.config.spool_warn_bytes
             over = bool(limit) and size > limit
             if over != self.over_limit:

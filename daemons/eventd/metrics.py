@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from daemons.runtime import DaemonMetrics
+from daemons.runtime import DaemonMetrics, Sampled
 
-__all__ = ["EventdMetrics"]
+#: Read from the spool at each scrape (daemons/eventd/main.py registers the fetch).
+SPOOL_FIELDS = (
+    Sampled("spool_messages", "gauge", "messages in the spool"),
+    Sampled("spool_bytes", "gauge", "size of the spool files"),
+)
+
+__all__ = ["SPOOL_FIELDS", "EventdMetrics"]
 
 
 class EventdMetrics(DaemonMetrics):
@@ -23,8 +29,6 @@ class EventdMetrics(DaemonMetrics):
         self.overflows = self.counter("inotify_overflows", "inotify queue overflows (each one rescans)")
         self.master_checks = self.counter("master_checks", "reads of ssconf_master_node")
         self.rescans = self.counter("rescans", "full scans of the queue directory")
-        self.spool_messages = self.gauge("spool_messages", "messages in the spool")
-        self.spool_bytes = self.gauge("spool_bytes", "size of the spool files")
         self.spool_over = self.gauge("spool_over_limit", "1 while the spool is larger than spool_warn_bytes")
         self.is_master = self.gauge("is_master", "1 while this node is the Ganeti master")
         self.broker_up = self.gauge("broker_connected", "1 while connected to a broker")

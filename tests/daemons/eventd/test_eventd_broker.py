@@ -7,12 +7,14 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 from collections import defaultdict
 from pathlib import Path
 
+import aio_pika
 import pytest
 
 from eventd_fixtures import live_job, snapshots
@@ -26,6 +28,7 @@ from eventd_harness import (
     ganeti_dir,
     write_like_ganeti,
 )
+from free_ports import free_port
 
 pytestmark = pytest.mark.peer("rabbitmq-server")
 
@@ -294,5 +297,96 @@ async def test_inotify_overflow_is_followed_by_a_rescan_that_misses_nothing(rabb
     finally:
         if eventd.proc and eventd.proc.poll() is None:
             eventd.proc.send_signal(signal.SIGCONT)
+            eventd.stop(signal.SIGKILL)
+        await consumer.close()
+
+
+def instance_job(job_id: int, instance: str, status: str, t: int) -> bytes:
+    ts = [t, 0]
+    return json.dumps({
+        "id": job_id, "received_timestamp": [t - 1, 0], "start_timestamp": ts,
+        "end_timestamp": ts if status == "success" else None,
+        "ops": [{"input": {"OP_ID": "OP_INSTANCE_STARTUP", "instance_name": instance}, "status": status,
+                 "result": None, "log": [], "start_timestamp": ts, "exec_timestamp": ts,
+                 "end_timestamp": ts if status == "success" else None}],
+    }).encode()
+
+
+async def test_returned_and_nacked_messages_are_retried_in_order(rabbitmq: RabbitMQ, tmp_path: Path) -> None:
+    g = ganeti_dir(tmp_path)
+    queue = g / "queue"
+    consumer = await Consumer(rabbitmq.url, "retry-").start(("snf",))
+    # A dead broker URL first: eventd moves on to the next one.
+    dead = f"amqp://guest:guest@127.0.0.1:{free_port()}/"
+    eventd = Eventd(tmp_path, g, "--broker", dead, "--broker", rabbitmq.url).start()
+    conn = await aio_pika.connect(rabbitmq.url)
+    try:
+        ch = await conn.channel()
+        ex = await ch.declare_exchange("ganeti", aio_pika.ExchangeType.TOPIC, durable=True)
+        # Nothing bound for prefix "zzz": its messages come back (mandatory) and are retried.
+        write_like_ganeti(queue, 1, instance_job(1, "zzz-1", "queued", 100), luxid=True)
+        await wait_until(lambda: eventd.metric('nefeli_eventd_publish_retries_total{reason="return"}') >= 1,
+                         what="a return")
+        write_like_ganeti(queue, 1, instance_job(1, "zzz-1", "success", 101), luxid=False)
+        # A full queue that rejects publishes: the broker nacks, eventd retries.
+        full = await ch.declare_queue("retry-nak-full", arguments={"x-max-length": 1, "x-overflow": "reject-publish"})
+        await full.bind(ex, "ganeti.nak.event.op")
+        write_like_ganeti(queue, 2, instance_job(2, "nak-1", "queued", 200), luxid=False)
+        write_like_ganeti(queue, 3, instance_job(3, "nak-2", "queued", 300), luxid=False)
+        await wait_until(lambda: eventd.metric('nefeli_eventd_publish_retries_total{reason="nack"}') >= 1,
+                         what="a nack")
+        assert eventd.metric("nefeli_eventd_spool_messages") >= 3
+        # Now bind "zzz" and drain the full queue: everything arrives, job 1 in order.
+        zq = await ch.declare_queue("retry-zzz", durable=True)
+        await zq.bind(ex, "ganeti.zzz.event.op")
+        got_z: list = []
+        got_n: list = []
+
+        async def take(q, into):  # noqa: ANN001
+            async with q.iterator() as it:
+                async for m in it:
+                    into.append(json.loads(m.body))
+                    await m.ack()
+
+        tasks = [asyncio.create_task(take(zq, got_z)), asyncio.create_task(take(full, got_n))]
+        await wait_until(lambda: len(got_z) == 2 and len(got_n) == 2, what="the retried messages")
+        assert [b["status"] for b in got_z] == ["queued", "success"]
+        assert sorted(b["jobId"] for b in got_n) == [2, 3]
+        await wait_until(lambda: eventd.metric("nefeli_eventd_spool_messages") == 0, what="an empty spool")
+        assert f"127.0.0.1:{dead.rsplit(':', 1)[1]}" in eventd.log_text()  # tried, logged, passed over
+        for t in tasks:
+            t.cancel()
+        assert eventd.stop() == 0
+    finally:
+        await conn.close()
+        if eventd.proc and eventd.proc.poll() is None:
+            eventd.stop(signal.SIGKILL)
+        await consumer.close()
+
+
+async def test_sigterm_drains_what_it_spooled(rabbitmq: RabbitMQ, tmp_path: Path) -> None:
+    g = ganeti_dir(tmp_path)
+    queue = g / "queue"
+    consumer = await Consumer(rabbitmq.url, "drain-").start()
+    eventd = Eventd(tmp_path, g, "--broker", rabbitmq.url).start()
+    finals = sorted(final_versions().items())
+    seen: set = set()
+    expected = []
+    try:
+        for jid, data in finals:
+            write_like_ganeti(queue, 500 + jid, renumbered(data, 500 + jid), luxid=False)
+            expected += expected_new(seen, renumbered(data, 500 + jid))
+        assert eventd.stop() == 0  # at once: whatever was spooled is confirmed before exit
+        db = sqlite3.connect(eventd.data / "spool.db")
+        assert db.execute("SELECT COUNT(*) FROM outbox").fetchone() == (0,)
+        db.close()
+        assert "stopping: received SIGTERM" in eventd.log_text()
+        eventd = Eventd(tmp_path, g, "--broker", rabbitmq.url).start()  # the rest, if any, on the next start
+        await consumer.wait_for(len(expected))
+        await asyncio.sleep(0.3)
+        assert sorted(m.message_id for m in consumer.received) == sorted(e.message_id for e in expected)
+        assert eventd.stop() == 0
+    finally:
+        if eventd.proc and eventd.proc.poll() is None:
             eventd.stop(signal.SIGKILL)
         await consumer.close()

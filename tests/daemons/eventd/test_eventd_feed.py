@@ -68,12 +68,20 @@ async def test_feed_serves_the_spool_resumably(tmp_path: Path) -> None:
         lines = r.stdout.splitlines()
         assert [ln.split(" ", 2)[:2] for ln in lines] == [
             ["2", "ganeti.snf.event.op"], ["3", "ganeti.snf.event.op"], ["5", "ganeti.nosuch.example.test.event.op"]]
-        # Restart: the feed keeps its history and its numbering, nothing is spooled twice.
+        # Restart (settings from a TOML file this time): the feed keeps its history and
+        # its numbering, nothing is spooled twice; a spool over the limit says so.
         assert eventd.stop() == 0
-        eventd = Eventd(tmp_path, g).start()
+        cfg = tmp_path / "eventd.toml"
+        cfg.write_text("spool_warn_bytes = 1\nfeed_retention = 3600.0\n")
+        eventd = Eventd(tmp_path, g, "--config", str(cfg)).start()
         r = tail(eventd, "--no-follow")
         assert len(r.stdout.splitlines()) == len(expected) + 1
         assert eventd.metric("nefeli_eventd_spool_messages") == len(expected) + 1
+        deadline = asyncio.get_running_loop().time() + 20
+        while eventd.metric("nefeli_eventd_spool_over_limit") != 1:
+            assert asyncio.get_running_loop().time() < deadline, "no spool warning"
+            await asyncio.sleep(0.1)
+        assert "over spool_warn_bytes=1" in eventd.log_text()  # the limit came from the file
     finally:
         if eventd.proc and eventd.proc.poll() is None:
             eventd.stop(signal.SIGKILL)
