@@ -184,6 +184,13 @@ class Eventd:
             self.proc.send_signal(sig)
         return self.proc.wait(timeout)
 
+    def kill(self) -> None:
+        """SIGKILL if still running (and SIGCONT first, should a test have stopped it)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait()
+
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
 

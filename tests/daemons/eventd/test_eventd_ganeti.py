@@ -8,14 +8,13 @@ bind-mounted state directory, as they would watch /var/lib/ganeti.
 from __future__ import annotations
 
 import asyncio
-import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from eventd_fixtures import GANETI
-from eventd_harness import Consumer, Eventd, RabbitMQ
+from eventd_harness import RabbitMQ
 from peers import require_program, require_root
 
 pytestmark = [pytest.mark.peer("ganeti"), pytest.mark.root]
@@ -23,61 +22,56 @@ SCRIPT = Path(__file__).resolve().parent / "ganeti_single_node.sh"
 ORDER = ["queued", "waiting", "running", "success"]
 
 
-async def test_live_cluster_ops_arrive_with_each_status(rabbitmq: RabbitMQ, tmp_path: Path) -> None:
+async def test_live_cluster_ops_arrive_with_each_status(rabbitmq: RabbitMQ, tmp_path: Path, eventds, consumers) -> None:
     require_root("namespaces and bind mounts for a throw-away Ganeti cluster")
     require_program("gnt-cluster", "gnt-instance", "unshare", "ip", "/usr/sbin/sshd")
     state = tmp_path / "state"
     (state / "lib").mkdir(parents=True)
-    consumer = await Consumer(rabbitmq.url, "live-", ).start(("snf",))
+    consumer = await consumers("live-", ("snf",))
     # Started before the cluster exists: it waits for the queue, then follows it.
-    eventd = Eventd(tmp_path, state / "lib", "--broker", rabbitmq.url).start()
-    try:
-        r = await asyncio.get_running_loop().run_in_executor(None, lambda: subprocess.run(
-            ["unshare", "--mount", "--uts", "--net", "--pid", "--fork", "--mount-proc",
-             "bash", str(SCRIPT), str(state), str(GANETI / "opfiles")],
-            capture_output=True, text=True, timeout=240, cwd=tmp_path,
-        ))
-        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-        ops = ["OP_INSTANCE_CREATE", "OP_INSTANCE_SHUTDOWN", "OP_INSTANCE_STARTUP"]
+    eventd = eventds(tmp_path, state / "lib", "--broker", rabbitmq.url)
+    r = await asyncio.get_running_loop().run_in_executor(None, lambda: subprocess.run(
+        ["unshare", "--mount", "--uts", "--net", "--pid", "--fork", "--mount-proc",
+         "bash", str(SCRIPT), str(state), str(GANETI / "opfiles")],
+        capture_output=True, text=True, timeout=240, cwd=tmp_path,
+    ))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    ops = ["OP_INSTANCE_CREATE", "OP_INSTANCE_SHUTDOWN", "OP_INSTANCE_STARTUP"]
 
-        wanted = {(op, "success") for op in ops} | {("OP_NETWORK_ADD", "success"), ("OP_TAGS_SET", "heartbeat")}
+    wanted = {(op, "success") for op in ops} | {("OP_NETWORK_ADD", "success"), ("OP_TAGS_SET", "heartbeat")}
 
-        def seen() -> set:
-            return {(m.body["operation"], "heartbeat" if m.body["type"] == "eventd-heartbeat" else m.body["status"])
-                    for m in consumer.received}
+    def seen() -> set:
+        return {(m.body["operation"], "heartbeat" if m.body["type"] == "eventd-heartbeat" else m.body["status"])
+                for m in consumer.received}
 
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 30
-        while not wanted <= seen():
-            if loop.time() > deadline:
-                (tmp_path / "debug.txt").write_text(repr(sorted(seen())) + eventd.log_text())
-            assert loop.time() < deadline, tmp_path
-            await asyncio.sleep(0.1)
-        by_op: dict[str, list] = {}
-        for m in consumer.received:
-            if m.body["type"] == "ganeti-op-status":
-                by_op.setdefault(m.body["operation"], []).append(m)
-        for op in ops:
-            seq = [m.body["status"] for m in by_op[op]]
-            # Each status once, in Ganeti's order; queued and success always.
-            assert seq == [s for s in ORDER if s in seq] and seq[0] == "queued" and seq[-1] == "success", (op, seq)
-            times = [tuple(m.body["event_time"]) for m in by_op[op]]
-            assert times == sorted(times)
-            assert all(m.routing_key == "ganeti.snf.event.op" and m.body["instance"] == "snf-1.example.test"
-                       and m.body["cluster"] == "cluster.example.test" for m in by_op[op])
-        for op in ("OP_INSTANCE_CREATE", "OP_INSTANCE_STARTUP"):
-            done = by_op[op][-1].body
-            (nic,) = done["instance_nics"]  # from the live config.data
-            assert nic["link"] == "gntbr0" and nic["mode"] == "bridged" and nic["mac"].startswith("aa:00:00:")
-            assert done["instance_disks"] == [] and "instance_hvparams" in done
-        beats = [m for m in consumer.received if m.body["type"] == "eventd-heartbeat"]
-        assert len(beats) == 1 and beats[0].routing_key == "eventd.heartbeat"
-        (net,) = [m for m in consumer.received if m.body["type"] == "ganeti-network-status"
-                  and m.body["status"] == "success"]
-        assert net.body["network"] == "snf-net1" and net.body["job_fields"]["subnet"] == "10.10.0.0/24"
-        assert len({m.message_id for m in consumer.received}) == len(consumer.received)
-        assert eventd.stop() == 0
-    finally:
-        if eventd.proc and eventd.proc.poll() is None:
-            eventd.stop(signal.SIGKILL)
-        await consumer.close()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while not wanted <= seen():
+        if loop.time() > deadline:
+            (tmp_path / "debug.txt").write_text(repr(sorted(seen())) + eventd.log_text())
+        assert loop.time() < deadline, tmp_path
+        await asyncio.sleep(0.1)
+    by_op: dict[str, list] = {}
+    for m in consumer.received:
+        if m.body["type"] == "ganeti-op-status":
+            by_op.setdefault(m.body["operation"], []).append(m)
+    for op in ops:
+        seq = [m.body["status"] for m in by_op[op]]
+        # Each status once, in Ganeti's order; queued and success always.
+        assert seq == [s for s in ORDER if s in seq] and seq[0] == "queued" and seq[-1] == "success", (op, seq)
+        times = [tuple(m.body["event_time"]) for m in by_op[op]]
+        assert times == sorted(times)
+        assert all(m.routing_key == "ganeti.snf.event.op" and m.body["instance"] == "snf-1.example.test"
+                   and m.body["cluster"] == "cluster.example.test" for m in by_op[op])
+    for op in ("OP_INSTANCE_CREATE", "OP_INSTANCE_STARTUP"):
+        done = by_op[op][-1].body
+        (nic,) = done["instance_nics"]  # from the live config.data
+        assert nic["link"] == "gntbr0" and nic["mode"] == "bridged" and nic["mac"].startswith("aa:00:00:")
+        assert done["instance_disks"] == [] and "instance_hvparams" in done
+    beats = [m for m in consumer.received if m.body["type"] == "eventd-heartbeat"]
+    assert len(beats) == 1 and beats[0].routing_key == "eventd.heartbeat"
+    (net,) = [m for m in consumer.received if m.body["type"] == "ganeti-network-status"
+              and m.body["status"] == "success"]
+    assert net.body["network"] == "snf-net1" and net.body["job_fields"]["subnet"] == "10.10.0.0/24"
+    assert len({m.message_id for m in consumer.received}) == len(consumer.received)
+    assert eventd.stop() == 0
