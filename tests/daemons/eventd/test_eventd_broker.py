@@ -118,22 +118,30 @@ def final_versions() -> dict[int, bytes]:
     return out
 
 
+def write_finals(queue: Path, seen: set, offset: int) -> list:
+    """Every fixture job once, in its final state, as job id + offset; returns the new messages.
+
+    A version overwritten before eventd read it has nothing to lose, so one version
+    per job keeps the expectation exact at full speed.
+    """
+    out: list = []
+    for jid, data in sorted(final_versions().items()):
+        data = renumbered(data, jid + offset)
+        write_like_ganeti(queue, jid + offset, data, luxid=False)
+        out += expected_new(seen, data)
+    return out
+
+
 async def test_broker_outage_and_kill_9_lose_nothing(rabbitmq: RabbitMQ, tmp_path: Path, eventds, consumers) -> None:
     g = ganeti_dir(tmp_path)
     queue = g / "queue"
     consumer = await consumers("outage-")
     eventd = eventds(tmp_path, g, "--broker", rabbitmq.url)
-    # Each job written once, in its final state: a version overwritten before eventd
-    # read it has nothing to lose, so the expectation stays exact at full speed.
-    finals = sorted(final_versions().items())
     seen: set = set()
     expected = []
 
     def write(offset: int) -> None:
-        for jid, data in finals:
-            data = renumbered(data, jid + offset)
-            write_like_ganeti(queue, jid + offset, data, luxid=False)
-            expected.extend(expected_new(seen, data))
+        expected.extend(write_finals(queue, seen, offset))
 
     first = consumer
     write(1000)
@@ -174,17 +182,13 @@ async def test_kill_9_while_jobs_are_written_loses_nothing(rabbitmq: RabbitMQ, t
     queue = g / "queue"
     consumer = await consumers("kill-")
     eventd = eventds(tmp_path, g, "--broker", rabbitmq.url)
-    finals = sorted(final_versions().items())
     seen: set = set()
     expected = []
     half = threading.Event()
 
     def writer() -> None:
         for round_ in range(6):
-            for jid, data in finals:
-                data = renumbered(data, 10000 * (round_ + 1) + jid)
-                write_like_ganeti(queue, 10000 * (round_ + 1) + jid, data, luxid=False)
-                expected.extend(expected_new(seen, data))
+            expected.extend(write_finals(queue, seen, 10000 * (round_ + 1)))
             if round_ == 2:
                 half.set()
 
@@ -218,11 +222,7 @@ async def test_non_master_publishes_no_job_events_until_it_becomes_master(rabbit
     queue = g / "queue"
     consumer = await consumers("nonmaster-")
     eventd = eventds(tmp_path, g, "--broker", rabbitmq.url)
-    seen: set = set()
-    expected = []
-    for jid, data in sorted(final_versions().items()):
-        write_like_ganeti(queue, jid, data, luxid=False)
-        expected += expected_new(seen, data)
+    expected = write_finals(queue, set(), 0)
     # Progress messages are this node's own (the deploy runs here): they are published.
     r = progress(eventd.data, "snf-7", b'{"type": "image-info", "messages": ["done"]}')
     assert r.returncode == 0, r.stderr
@@ -336,12 +336,7 @@ async def test_sigterm_drains_what_it_spooled(rabbitmq: RabbitMQ, tmp_path: Path
     queue = g / "queue"
     consumer = await consumers("drain-")
     eventd = eventds(tmp_path, g, "--broker", rabbitmq.url)
-    finals = sorted(final_versions().items())
-    seen: set = set()
-    expected = []
-    for jid, data in finals:
-        write_like_ganeti(queue, 500 + jid, renumbered(data, 500 + jid), luxid=False)
-        expected += expected_new(seen, renumbered(data, 500 + jid))
+    expected = write_finals(queue, set(), 500)
     assert eventd.stop() == 0  # at once: whatever was spooled is confirmed before exit
     db = sqlite3.connect(eventd.data / "spool.db")
     assert db.execute("SELECT COUNT(*) FROM outbox").fetchone() == (0,)
