@@ -39,9 +39,14 @@ class EventFeed:
         self._new.set()
         self._new = asyncio.Event()
 
-    async def wait(self, timeout: float) -> None:
+    def next_change(self) -> asyncio.Event:
+        """Set by the next :meth:`notify`: take it *before* reading, so no commit slips between."""
+        return self._new
+
+    @staticmethod
+    async def wait(change: asyncio.Event, timeout: float) -> None:
         try:
-            await asyncio.wait_for(self._new.wait(), timeout)
+            await asyncio.wait_for(change.wait(), timeout)
         except asyncio.TimeoutError:
             pass
 
@@ -81,6 +86,7 @@ def make_app(
             await resp.write(b"retry: 1000\n\n")
             last_write = time.monotonic()
             while not stopping():
+                change = feed.next_change()
                 rows = await feed.after(seq)
                 if rows:
                     await resp.write(b"".join(sse_event(m) for m in rows))
@@ -90,7 +96,7 @@ def make_app(
                 if not follow:
                     break
                 # Woken by eventd's own spooling; the timeout also catches progress-monitor's.
-                await feed.wait(POLL)
+                await feed.wait(change, POLL)
                 if time.monotonic() - last_write >= KEEPALIVE:
                     await resp.write(b": keep-alive\n\n")
                     last_write = time.monotonic()

@@ -96,11 +96,6 @@ class Publisher:
     def wake(self) -> None:
         self._wake.set()
 
-    @property
-    def unconfirmed(self) -> int:
-        """Messages in memory not yet confirmed (spooled ones not loaded are not counted)."""
-        return self._loaded
-
     async def run(self) -> None:
         """Connect, publish, reconnect; until cancelled."""
         delay = self.settings.reconnect_min
@@ -173,6 +168,9 @@ class Publisher:
         while True:
             if closed.done() or self._lost.is_set():
                 raise ConnectionError("connection or channel closed")
+            # Cleared before looking: a wake while refilling (new rows committed after
+            # the read) is kept for the wait below, which then returns at once.
+            self._wake.clear()
             await self._refill()
             await self._flush_confirmed()
             now = time.monotonic()
@@ -192,7 +190,6 @@ class Publisher:
                     self._done(key, msg)
                     continue
                 self._inflight[key] = asyncio.create_task(self._publish_one(exchange, key, msg))
-            self._wake.clear()
             timeout = 1.0 if next_retry is None else max(0.0, min(1.0, next_retry - now))
             waiter = asyncio.create_task(self._wake.wait())
             try:

@@ -126,13 +126,13 @@ def expected_new(seen: set, data: bytes, cluster: str = "cluster.example.test") 
 class Eventd:
     """nefeli-eventd run as a process, its stderr in a file."""
 
-    def __init__(self, base: Path, ganeti: Path, *args: str, node: str = MASTER) -> None:
+    def __init__(self, base: Path, ganeti: Path, *args: str, node: str | None = MASTER) -> None:
         self.base = base
         self.http = free_port()
         self.data = base / "spool"
         self.log = base / f"eventd-{time.monotonic_ns()}.log"
-        self.args = ["--ganeti-dir", str(ganeti), "--data", str(self.data), "--node-name", node,
-                     "--listen", f"127.0.0.1:{self.http}", "--master-check-interval", "0.2",
+        self.args = ["--ganeti-dir", str(ganeti), "--data", str(self.data),
+                     *(["--node-name", node] if node else []), "--listen", f"127.0.0.1:{self.http}", "--master-check-interval", "0.2",
                      "--reconnect-min", "0.1", "--reconnect-max", "0.5", "--retry-min", "0.1",
                      "--retry-max", "0.5", *args]
         self.proc: subprocess.Popen[bytes] | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +95,22 @@ def test_bad_config_exits_2_with_one_line(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "daemons.eventd.main", "--config", str(cfg)],
                        capture_output=True, text=True, timeout=30, cwd=tmp_path, env=env)
     assert r.returncode == 2 and "no_such_setting" in r.stderr
+
+
+async def test_sighup_rereads_the_node_name(tmp_path: Path, eventds) -> None:
+    g = ganeti_dir(tmp_path)
+    write_like_ganeti(g / "queue", 21, live_job(21), luxid=False)
+    cfg = tmp_path / "eventd.toml"
+    cfg.write_text('node_name = "node2.example.test"\n')
+    eventd = eventds(tmp_path, g, "--config", str(cfg), node=None)
+    assert eventd.metric("nefeli_eventd_is_master") == 0
+    cfg.write_text('node_name = "node1.example.test"\n')
+    assert eventd.proc is not None
+    eventd.proc.send_signal(signal.SIGHUP)
+    deadline = asyncio.get_running_loop().time() + 20
+    while eventd.metric("nefeli_eventd_spool_messages") < 1:
+        assert asyncio.get_running_loop().time() < deadline, eventd.log_text()
+        await asyncio.sleep(0.1)
+    assert eventd.metric("nefeli_eventd_is_master") == 1
+    assert "configuration reloaded (node name node1.example.test)" in eventd.log_text()
+    assert eventd.stop() == 0
