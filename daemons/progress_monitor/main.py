@@ -133,7 +133,8 @@ APP = App(
     "nefeli-progress-monitor",
     ProgressMonitorConfig,
     main,
-    description="snf-image progress stream (stdin) to the eventd spool, for publishing",
+    description="snf-image's progress stream (stdin) into the eventd spool, for publishing. "
+    "Usage: nefeli-progress-monitor [options] INSTANCE (the settings are eventd's; only data is used)",
 )
 
 
