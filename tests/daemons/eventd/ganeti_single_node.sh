@@ -2,7 +2,7 @@
 # A throw-away single-node Ganeti 3.0 cluster (fake hypervisor), then a few jobs.
 #
 # Run as root inside fresh namespaces, so nothing leaks to the host:
-#   unshare --mount --uts --net --pid --fork --mount-proc ganeti_single_node.sh STATE OPFILES
+#   unshare --mount --uts --net --pid --fork --kill-child --mount-proc ganeti_single_node.sh STATE OPFILES
 # Ganeti's state (/var/lib/ganeti, /var/log/ganeti, /etc/ganeti) is bind-mounted from
 # STATE/, where eventd, outside the namespaces, watches STATE/lib/queue. When this
 # script ends, the pid namespace ends and every Ganeti daemon with it.

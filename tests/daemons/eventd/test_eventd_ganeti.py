@@ -31,7 +31,7 @@ async def test_live_cluster_ops_arrive_with_each_status(rabbitmq: RabbitMQ, tmp_
     # Started before the cluster exists: it waits for the queue, then follows it.
     eventd = eventds(tmp_path, state / "lib", "--broker", rabbitmq.url)
     r = await asyncio.get_running_loop().run_in_executor(None, lambda: subprocess.run(
-        ["unshare", "--mount", "--uts", "--net", "--pid", "--fork", "--mount-proc",
+        ["unshare", "--mount", "--uts", "--net", "--pid", "--fork", "--kill-child", "--mount-proc",
          "bash", str(SCRIPT), str(state), str(GANETI / "opfiles")],
         capture_output=True, text=True, timeout=240, cwd=tmp_path,
     ))
