@@ -248,22 +248,16 @@ async def test_inotify_overflow_is_followed_by_a_rescan_that_misses_nothing(rabb
     max_queued = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
     assert eventd.proc is not None
     # A flood while eventd cannot read: each Ganeti-style write is 3 events
-    # (CLOSE_WRITE of the temp file, MOVED_FROM, MOVED_TO), so the kernel queue overflows.
+    # (CLOSE_WRITE of the temp file, MOVED_FROM, MOVED_TO). One job rewritten until the
+    # kernel queue is full, then the fixture jobs, whose events the kernel drops:
+    # only the rescan after the overflow can find them.
     eventd.proc.send_signal(signal.SIGSTOP)
-    finals = sorted(final_versions().items())
     seen: set = set()
-    expected = []
-    writes = 0
-    n = 0
-    while writes * 3 < max_queued + 3000:
-        for jid, data in finals:
-            job = 100000 + n * 100 + jid
-            write_like_ganeti(queue, job, renumbered(data, job), luxid=False)
-            writes += 1
-        n += 1
-    for i in range(n):
-        for jid, data in finals:
-            expected += expected_new(seen, renumbered(data, 100000 + i * 100 + jid))
+    noise = renumbered(live_job(20), 99999)
+    expected = expected_new(seen, noise)
+    for _ in range(max_queued // 3 + 100):
+        write_like_ganeti(queue, 99999, noise, luxid=False)
+    expected += write_finals(queue, seen, 100000)
     eventd.proc.send_signal(signal.SIGCONT)
     await wait_until(lambda: len(consumer.received) >= len(expected), timeout=120, what="every message")
     assert eventd.metric("nefeli_eventd_inotify_overflows_total") >= 1
