@@ -269,14 +269,20 @@ def test_client_vencrypt_tls_vnc() -> None:
     assert feed(c, CHALLENGE) == VncAuthChallenge(CHALLENGE)
 
 
-def test_client_vencrypt_tls_none_and_refusals() -> None:
+def _client_to_vencrypt_subtypes(*subtypes: int) -> ClientConnection:
+    """A client that chose VeNCrypt 0.2 and received ``subtypes``."""
     c = _client_to_security(b"RFB 003.008\n")
     feed(c, b"\x01\x13")
     c.send(SecurityChoice(19))
     feed(c, b"\x00\x02")
     c.send(VeNCryptVersion(0, 2))
     feed(c, b"\x00")
-    feed(c, b"\x01" + struct.pack(">I", 257))
+    feed(c, bytes([len(subtypes)]) + b"".join(struct.pack(">I", t) for t in subtypes))
+    return c
+
+
+def test_client_vencrypt_tls_none_and_refusals() -> None:
+    c = _client_to_vencrypt_subtypes(257)
     with pytest.raises(LocalProtocolError):
         c.send(VeNCryptChoice(256))  # Plain: not offered and not supported
     c.send(VeNCryptChoice(257))
@@ -294,13 +300,7 @@ def test_client_vencrypt_tls_none_and_refusals() -> None:
 
 
 def test_client_rejects_cleartext_after_tls_agreed() -> None:
-    c = _client_to_security(b"RFB 003.008\n")
-    feed(c, b"\x01\x13")
-    c.send(SecurityChoice(19))
-    feed(c, b"\x00\x02")
-    c.send(VeNCryptVersion(0, 2))
-    feed(c, b"\x00")
-    feed(c, b"\x01" + struct.pack(">I", 257))
+    c = _client_to_vencrypt_subtypes(257)
     c.send(VeNCryptChoice(257))
     feed(c, b"\x01junk")
     with pytest.raises(RemoteProtocolError):

@@ -17,15 +17,20 @@ from daemons.vncauthproxy.websocket import _static_path, origin_allowed
 from vncauthproxy_peers import pool_range
 
 
+async def _endpoint_pair() -> tuple[socket.socket, Endpoint]:
+    """An Endpoint on one end of a socketpair, and the other end (non-blocking) for the test."""
+    far, near = socket.socketpair()
+    far.setblocking(False)
+    near.setblocking(False)
+    _, ep = await asyncio.get_running_loop().connect_accepted_socket(Endpoint, near)
+    return far, ep
+
+
 async def test_relay_back_pressure_bounds_the_buffer() -> None:
     """A backend that floods a client that does not read: the proxy stops reading the backend."""
     loop = asyncio.get_running_loop()
-    backend_far, backend_near = socket.socketpair()
-    client_far, client_near = socket.socketpair()
-    for s in (backend_far, backend_near, client_far, client_near):
-        s.setblocking(False)
-    _, backend = await loop.connect_accepted_socket(Endpoint, backend_near)
-    _, client = await loop.connect_accepted_socket(Endpoint, client_near)
+    backend_far, backend = await _endpoint_pair()
+    client_far, client = await _endpoint_pair()
     link(backend, client)
     chunk = b"\x00" * (1 << 20)
     sent = 0
@@ -64,12 +69,8 @@ async def test_relay_back_pressure_bounds_the_buffer() -> None:
 
 async def test_relay_closes_the_other_side() -> None:
     loop = asyncio.get_running_loop()
-    a_far, a_near = socket.socketpair()
-    b_far, b_near = socket.socketpair()
-    for s in (a_far, a_near, b_far, b_near):
-        s.setblocking(False)
-    _, a = await loop.connect_accepted_socket(Endpoint, a_near)
-    _, b = await loop.connect_accepted_socket(Endpoint, b_near)
+    a_far, a = await _endpoint_pair()
+    b_far, b = await _endpoint_pair()
     link(a, b, a_first=b"hello ", b_first=b"init")
     await loop.sock_sendall(a_far, b"world")
     assert await loop.sock_recv(b_far, 100) in (b"hello ", b"hello world")
