@@ -73,7 +73,15 @@ def load_users(path: Path | None) -> Users:
 
 
 def _rewrite(path: Path, lines: list[str]) -> None:
-    """Atomically replace the file (mode 0600), so a reader never sees half of it."""
+    """Atomically replace the file (mode 0600), so a reader never sees half of it.
+
+    The old file's owner is kept: root edits the file that the proxy's own
+    (systemd dynamic) user reads.
+    """
+    try:
+        owner: os.stat_result | None = os.stat(path)
+    except FileNotFoundError:
+        owner = None
     fd, tmp = tempfile.mkstemp(prefix=".users.", dir=str(path.parent))
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -81,6 +89,8 @@ def _rewrite(path: Path, lines: list[str]) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o600)
+        if owner is not None and os.geteuid() == 0:
+            os.chown(tmp, owner.st_uid, owner.st_gid)
         os.replace(tmp, path)
     except BaseException:
         try:
