@@ -111,7 +111,6 @@ def serve(port: int) -> None:
 def rfb_stream_tcp(port: int, password: str | None, total: int) -> float:
     """Handshake (VNC auth through the proxy, None directly), then read ``total`` bytes; seconds."""
     s = socket.create_connection(("127.0.0.1", port))
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * MiB)
     c = rfb.ClientConnection()
     rest = _handshake(c, s.recv, s.sendall, password)
     s.sendall(b"\x01")
@@ -144,7 +143,7 @@ def _handshake(c: rfb.ClientConnection, recv, send, password: str | None) -> byt
                 send(c.send(rfb.VncAuthResponse(rfb.vnc_auth_response(password.encode(), c.challenge))))
         elif ev is rfb.DONE:
             return c.trailing_data
-        else:
+        elif ev is rfb.CLOSED:
             raise ConnectionError(f"handshake failed: {c.failure}")
 
 
@@ -168,7 +167,7 @@ async def rfb_stream_ws(url: str, password: str | None, total: int) -> float:
                 elif ev is rfb.DONE:
                     pending.append(c.trailing_data)
                     break
-                else:
+                elif ev is rfb.CLOSED:
                     raise ConnectionError(f"handshake failed: {c.failure}")
             await ws.send_bytes(b"\x01")
             await ws.send_bytes(b"\x03\x00\x00\x00\x00\x00" + struct.pack(">HH", WIDTH, HEIGHT))

@@ -25,6 +25,9 @@ __all__ = ["Endpoint", "Peer", "link", "WRITE_HIGH", "READ_LIMIT"]
 WRITE_HIGH = 1 << 20
 #: Bytes buffered while handshaking before reading pauses (the handshake is tiny).
 READ_LIMIT = 64 * 1024
+#: Read buffer of a side: small while idle, doubled while reads fill it, up to READ_MAX.
+READ_MIN = 8 * 1024
+READ_MAX = 1 << 20
 
 
 class Peer(Protocol):
@@ -34,8 +37,15 @@ class Peer(Protocol):
     def resume_reading(self) -> None: ...
 
 
-class Endpoint(asyncio.Protocol):
-    """One socket of a session: buffered reads while handshaking, forwarding after."""
+class Endpoint(asyncio.BufferedProtocol):
+    """One socket of a session: buffered reads while handshaking, forwarding after.
+
+    The event loop reads straight into this side's buffer (BufferedProtocol), and
+    the filled part goes to the peer's transport as a memoryview: no bytes object
+    per chunk. A transport that could not send it all at once may keep referring
+    to that memory, so such a buffer is set aside until the peer's write buffer
+    is empty again, and another one is read into meanwhile.
+    """
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -48,6 +58,10 @@ class Endpoint(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self.closed: asyncio.Future[None] = self._loop.create_future()
         self._read_paused = False
+        self._read_size = READ_MIN
+        self._rbuf: memoryview | None = None
+        self._spare: list[memoryview] = []
+        self._busy: list[memoryview] = []
 
     # -- asyncio callbacks
 
@@ -56,7 +70,38 @@ class Endpoint(asyncio.Protocol):
         self.transport.set_write_buffer_limits(high=WRITE_HIGH)
         self.last_activity = self._loop.time()
 
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if self._busy and self._peer_flushed():
+            self._spare += [b for b in self._busy if len(b) == self._read_size]
+            self._busy.clear()
+        if self._rbuf is None:
+            self._rbuf = self._spare.pop() if self._spare else memoryview(bytearray(self._read_size))
+        return self._rbuf
+
+    def _peer_flushed(self) -> bool:
+        peer = self.peer
+        return not isinstance(peer, Endpoint) or peer.transport is None or peer.transport.get_write_buffer_size() == 0
+
+    def buffer_updated(self, nbytes: int) -> None:
+        buf = self._rbuf
+        assert buf is not None
+        peer = self.peer
+        if peer is None:
+            self.data_received(bytes(buf[:nbytes]))
+            return
+        self.bytes_in += nbytes
+        self.last_activity = self._loop.time()
+        peer.write(buf[:nbytes])
+        if not self._peer_flushed():
+            self._busy.append(buf)  # the peer's transport may still point into it
+            self._rbuf = None
+        if nbytes == len(buf) and self._read_size < READ_MAX:
+            self._read_size *= 2  # bulk traffic: read more per call
+            self._rbuf = None
+            self._spare.clear()
+
     def data_received(self, data: bytes) -> None:
+        """Handshake-time input (through buffer_updated, or a TLS transport's plain data)."""
         peer = self.peer
         if peer is not None:
             self.bytes_in += len(data)

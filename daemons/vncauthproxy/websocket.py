@@ -100,6 +100,7 @@ class WsBridge:
         """Backend bytes for the client."""
         if self._closing:
             return
+        data = bytes(data)  # it may be a view of the backend side's read buffer
         self._out.append(data)
         self._out_size += len(data)
         self._wake.set()
