@@ -201,6 +201,10 @@ class Proxy:
             raise RuntimeError(reply)
         return int(reply["source_port"])
 
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_mib(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -265,8 +269,11 @@ def main() -> None:
         print(f"cores: {os.cpu_count()}, rounds: {args.rounds} (medians)")
         total = args.mib * MiB
         direct = median_rate(lambda: rfb_stream_tcp(backend_port, None, total), args.rounds, total)
+        cpu0 = proxy.cpu_seconds()
         via = median_rate(lambda: rfb_stream_tcp(proxy.request(backend_port), "benchpw", total), args.rounds, total)
+        per_gib = (proxy.cpu_seconds() - cpu0) / (args.rounds * total / (1 << 30))
         row("relay throughput, proxy vs direct", via, direct, 0.9, "MB/s")
+        print(f"  proxy CPU per GiB relayed: {per_gib:.2f} s (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
 
         wtotal = args.ws_mib * MiB
         ours = median_rate(

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
-from .relay import Endpoint
+from .relay import WRITE_HIGH, Endpoint
 
 if TYPE_CHECKING:
     from .proxy import Proxy, Session
@@ -61,6 +61,10 @@ class WsBridge:
     def __init__(self, ws: web.WebSocketResponse, transport: asyncio.BaseTransport | None) -> None:
         self.ws = ws
         self._transport = transport
+        if isinstance(transport, asyncio.WriteTransport) or hasattr(transport, "set_write_buffer_limits"):
+            # aiohttp waits for the socket to drain below the transport's low-water mark
+            # after each message; asyncio's 64 KiB default stalls a framebuffer stream.
+            transport.set_write_buffer_limits(high=WRITE_HIGH)  # type: ignore[union-attr]
         self._loop = asyncio.get_running_loop()
         self.bytes_in = 0
         self.last_activity = self._loop.time()
