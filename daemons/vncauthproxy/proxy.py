@@ -28,8 +28,9 @@ from .metrics import ProxyMetrics
 from .ports import PoolError, PortPool
 from .relay import Endpoint, link
 from .users import Users
+from .websocket import run_ws_session
 
-__all__ = ["ClientChannel", "Proxy", "Session"]
+__all__ = ["ClientChannel", "Proxy", "Session", "peer_text"]
 
 log = logging.getLogger("nefeli-vncauthproxy")
 audit = logging.getLogger("nefeli-vncauthproxy.audit")
@@ -159,16 +160,16 @@ class Proxy:
             )
         except BackendError as exc:
             lsock.close()
-            self._release(port)
+            self.release_port(port)
             return ControlReply.failed(str(exc))
         except asyncio.CancelledError:
             lsock.close()
-            self._release(port)
+            self.release_port(port)
             raise
         self.metrics.backend_seconds.observe(time.monotonic() - t0)
         if self.stopping:
             lsock.close()
-            self._release(port)
+            self.release_port(port)
             backend.endpoint.close()
             return ControlReply.failed("proxy is shutting down")
         session = Session(next(self._ids), req, req.auth_user if self.users.enabled else None, port, backend)
@@ -179,7 +180,7 @@ class Proxy:
                  req.destination_address, req.destination_port, req.type, backend.security, peer)
         return ControlReply.ok(port, self.reply_address)
 
-    def _release(self, port: int) -> None:
+    def release_port(self, port: int) -> None:
         self.pool.release(port)
         self.metrics.ports.set(len(self.pool.in_use))
 
@@ -190,8 +191,6 @@ class Proxy:
             if session.request.type == "vnc":
                 await self._run_tcp(session, lsock)
             else:
-                from .websocket import run_ws_session
-
                 await run_ws_session(self, session, lsock)
         except asyncio.CancelledError:
             session.end = session.end or "proxy stopped"
@@ -202,7 +201,7 @@ class Proxy:
             try:
                 lsock.close()
             finally:
-                self._release(session.port)
+                self.release_port(session.port)
             session.close_all()
             self._finish(session)
 
@@ -216,7 +215,7 @@ class Proxy:
             return
         finally:
             lsock.close()  # one attempt: the port refuses everyone else from now on
-            self._release(session.port)
+            self.release_port(session.port)
         session.client = peer_text(addr)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         _, channel = await loop.connect_accepted_socket(Endpoint, conn)

@@ -29,7 +29,7 @@ from .relay import WRITE_HIGH, Endpoint
 if TYPE_CHECKING:
     from .proxy import Proxy, Session
 
-__all__ = ["WsBridge", "origin_allowed", "run_ws_session"]
+__all__ = ["WsBridge", "origin_allowed", "run_ws_session", "static_path"]
 
 log = logging.getLogger("nefeli-vncauthproxy.ws")
 
@@ -61,7 +61,7 @@ class WsBridge:
     def __init__(self, ws: web.WebSocketResponse, transport: asyncio.BaseTransport | None) -> None:
         self.ws = ws
         self._transport = transport
-        if isinstance(transport, asyncio.WriteTransport) or hasattr(transport, "set_write_buffer_limits"):
+        if transport is not None and hasattr(transport, "set_write_buffer_limits"):
             # aiohttp waits for the socket to drain below the transport's low-water mark
             # after each message; asyncio's 64 KiB default stalls a framebuffer stream.
             transport.set_write_buffer_limits(high=WRITE_HIGH)  # type: ignore[union-attr]
@@ -182,7 +182,7 @@ class WsBridge:
             self.closed.set_result(None)
 
 
-def _static_path(root: Path, url_path: str) -> Path | None:
+def static_path(root: Path, url_path: str) -> Path | None:
     rel = os.path.normpath(url_path.lstrip("/")) if url_path.strip("/") else "vnc.html"
     if rel.startswith("..") or os.path.isabs(rel) or "\x00" in rel:
         return None
@@ -202,7 +202,7 @@ async def run_ws_session(proxy: Proxy, session: Session, lsock: socket.socket) -
             if claimed.is_set():
                 raise web.HTTPGone(text="this console is in use\n")
             if cfg.novnc_dir is not None:
-                path = _static_path(cfg.novnc_dir, request.path)
+                path = static_path(cfg.novnc_dir, request.path)
                 if path is not None:
                     return web.FileResponse(path, headers={"Cache-Control": "no-store"})
             raise web.HTTPNotFound(text="this port serves one VNC console over WebSocket\n")
@@ -222,7 +222,7 @@ async def run_ws_session(proxy: Proxy, session: Session, lsock: socket.socket) -
         if site is not None:
             await site.stop()  # one attempt: no further connections to this port
         lsock.close()
-        proxy._release(session.port)
+        proxy.release_port(session.port)
         session.client = f"{request.remote}" + (f" (Origin {origin})" if origin else "")
         bridge = WsBridge(ws, request.transport)
         session.channel = bridge

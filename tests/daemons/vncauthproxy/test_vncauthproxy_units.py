@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from daemons.vncauthproxy.ports import PoolError, PortPool
 from daemons.vncauthproxy.relay import WRITE_HIGH, Endpoint, link
 from daemons.vncauthproxy.users import UsersError, Users, delete_user, load_users, parse_users, write_user
-from daemons.vncauthproxy.websocket import _static_path, origin_allowed
+from daemons.vncauthproxy.websocket import static_path, origin_allowed
 from vncauthproxy_peers import pool_range
 
 
@@ -151,7 +151,7 @@ def test_origin_allowed(origin, host, allowed, ok) -> None:
 @given(st.text(max_size=60))
 def test_property_static_paths_stay_inside(path: str) -> None:
     root = Path("/usr/share/novnc")
-    got = _static_path(root, path)
+    got = static_path(root, path)
     if got is not None:
         assert got.is_file() and ".." not in got.relative_to(root).parts
 
