@@ -127,3 +127,19 @@ def test_sigterm_drains_open_sessions(xvnc, tmp_path: Path) -> None:
         assert "end=drain timeout" in log and "end=proxy stopping before a client connected" in log
     finally:
         proxy.stop()
+
+
+def test_idle_sessions_are_closed(xvnc, tmp_path: Path) -> None:
+    proxy = start_proxy(tmp_path, "--idle-timeout", "1")
+    try:
+        s = rfb_client(proxy.request(xvnc.port, password="pw")["source_port"], "pw")
+        read_server_init(s)
+        s.settimeout(15)
+        rest = b"x"
+        while rest:  # nothing asked, nothing sent: the proxy closes the session
+            rest = s.recv(65536)
+        s.close()
+        assert "end=idle for 1s" in proxy.wait_log("end=idle")
+        assert 'nefeli_vncauthproxy_sessions_total{end="idle"} 1.0' in metrics_text(proxy)
+    finally:
+        proxy.stop()
