@@ -112,9 +112,16 @@ def decode_map(key: MapKey, blob: bytes) -> HashMap:
     try:
         # Streaming: memory follows what the frame really holds, never the count the
         # header claims (a corrupt count must give BadMap, not a huge allocation).
-        body = decompressor().decompressobj().decompress(blob[MAP_HEADER.size :])
+        frame = decompressor().decompressobj()
+        body = frame.decompress(blob[MAP_HEADER.size :])
     except zstandard.ZstdError as exc:
         raise BadMap(f"map {key}: {exc}") from None
+    # A frame cut short decodes as far as it goes without a word: only its end
+    # checks the content checksum, so a map must hold exactly one whole frame.
+    if not frame.eof:
+        raise BadMap(f"map {key}: the compressed entries are cut short")
+    if frame.unused_data:
+        raise BadMap(f"map {key}: bytes after the compressed entries")
     if len(body) != nbits + 32 * count:
         raise BadMap(f"map {key}: wrong length")
     hashes = [body[nbits + 32 * i : nbits + 32 * (i + 1)] for i in range(count)]

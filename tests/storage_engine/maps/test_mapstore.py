@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 import random
 from pathlib import Path
 
@@ -264,7 +265,7 @@ def test_group_with_an_unexpected_failure_runs_each_write_alone(tmp_path: Path) 
 
 # --- the stored map encoding ----------------------------------------------------
 
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from storage_engine.blocks.map_format import CODEC_ZSTD, MAP_HEADER, MAP_MAGIC, decode_map, encode_map  # noqa: E402
@@ -281,13 +282,48 @@ def test_map_encoding_round_trips(entries: list[tuple[bytes, bool]], block_size:
     assert (m.block_size, m.hashes, m.zero) == (block_size, hashes, zero)
 
 
+ZSTD_FRAME_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
 @settings(max_examples=300)
 @given(st.binary(max_size=200))
 def test_map_decoder_refuses_garbage(blob: bytes) -> None:
-    try:
+    """Bytes that do not start as a map does: BadMap, whatever follows."""
+    assume(blob[:8] != MAP_HEADER.pack(MAP_MAGIC, CODEC_ZSTD, 0, 0, 0, 0)[:8])
+    with pytest.raises(BadMap):
         decode_map(_KEY_ANY, blob)
-    except BadMap:
-        pass
+
+
+@settings(max_examples=300)
+@given(
+    st.integers(0, (1 << 32) - 1),
+    st.integers(0, 1 << 20),
+    st.binary(max_size=200).filter(lambda b: not b.startswith(ZSTD_FRAME_MAGIC)),
+)
+def test_map_decoder_refuses_a_good_header_over_a_garbage_body(block_size: int, count: int, body: bytes) -> None:
+    """A well-formed header over a body that is no zstd frame: BadMap, not a crash."""
+    with pytest.raises(BadMap):
+        decode_map(_KEY_ANY, MAP_HEADER.pack(MAP_MAGIC, CODEC_ZSTD, 0, 0, block_size, count) + body)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda b: b"NFM2" + b[4:],  # another magic
+        lambda b: b[:4] + b"\x02" + b[5:],  # another codec
+        lambda b: b[:5] + b"\x01" + b[6:],  # flags set
+        lambda b: b[:-1],  # the frame cut short (its content checksum never read)
+        lambda b: b + b"\0",  # a byte after the frame
+        lambda b: b[:12] + (int.from_bytes(b[12:20], "little") + 1).to_bytes(8, "little") + b[20:],  # count off by one
+    ],
+    ids=["magic", "codec", "flags", "cut", "trailing", "count"],
+)
+def test_map_decoder_refuses_each_damage_to_a_real_map(change: Callable[[bytes], bytes]) -> None:
+    hashes = [bytes([i]) * 32 for i in range(5)]
+    blob = encode_map(4096, hashes, [False, True, False, False, True])
+    assert decode_map(_KEY_ANY, blob).hashes == hashes
+    with pytest.raises(BadMap):
+        decode_map(_KEY_ANY, change(blob))
 
 
 @given(st.integers(0, (1 << 64) - 1), st.binary(max_size=64))
