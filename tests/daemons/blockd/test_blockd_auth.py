@@ -78,6 +78,35 @@ def test_identity_v2(daemon: Daemon) -> None:
     assert Client(daemon.port, new).request("GET", "/object-store/v1/demo/c").status in (200, 204)
 
 
+def test_an_object_shared_with_one_user_is_refused_to_a_third(daemon: Daemon) -> None:
+    """read=dave lets dave read, and nobody else: erin is refused on every path."""
+    c = daemon.client()
+    dave = daemon.client(daemon.new_account("dave"))
+    erin = daemon.client(daemon.new_account("erin"))
+    assert c.put_container("for-dave").status == 201
+    assert c.put("for-dave", "note", b"for dave only", **{"X-Object-Sharing": "read=dave"}).status == 201
+    assert c.put("for-dave", "other", b"not shared").status == 201
+    assert dave.get("for-dave", "note").body == b"for dave only"
+    assert dave.get("for-dave", "note", api="swift").body == b"for dave only"
+    for api in ("pithos", "swift"):
+        assert erin.get("for-dave", "note", api=api).status == 403
+        assert erin.request("HEAD", erin.p("for-dave", "note", api=api)).status == 403
+        assert erin.get("for-dave", "note", api=api, Range="bytes=0-3").status == 403
+        assert erin.get("for-dave", "note", api=api, query="version=list").status == 403
+    assert erin.get("for-dave", "note", query="hashmap&format=json").status == 403
+    assert erin.request("PUT", erin.p("mine", account="erin")).status == 201
+    copy = erin.request(
+        "PUT", erin.p("mine", "stolen", account="erin"),
+        headers={"X-Copy-From": "/for-dave/note", "X-Source-Account": "demo"},
+    )
+    assert copy.status == 403
+    assert erin.request("GET", erin.p("mine", "stolen", account="erin")).status == 404
+    # dave's listing of the container shows what is shared with him; erin's shows nothing
+    assert dave.request("GET", c.p("for-dave")).body == b"note\n"
+    assert erin.request("GET", c.p("for-dave")).status == 204
+    assert b"demo" not in erin.request("GET", "/object-store/v1").body
+
+
 def test_sharing_and_groups(daemon: Daemon) -> None:
     c = daemon.client()
     bob_tok = daemon.new_account("bob")

@@ -281,6 +281,42 @@ def test_unknown_segment_files(tmp_path: Path) -> None:
         assert store.info("blake3", new_seg).segment > next_id + 2  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("cut", ["in the header", "in the payload", "one byte short"])
+def test_unknown_segment_with_a_torn_tail(tmp_path: Path, cut: str) -> None:
+    """A segment the index never recorded whose last record was cut by the crash: the
+    whole records before it are indexed, the torn one is cut off the file and never
+    served, and the next write appends where the intact records end."""
+    with opened(tmp_path / "s") as store:
+        store.put("blake3", b"base" * 100)
+        uuid, seg_dir = store.uuid, store.seg_dir
+        next_id = store.next_segment
+    whole = [os.urandom(3000), os.urandom(5000)]
+    torn = os.urandom(4000)
+    fresh = Segment.create(seg_dir, next_id, uuid)
+    fresh.append([encode_record(2, block_digest(d, "blake3"), d, len(d), 0) for d in whole])
+    intact_end = fresh.write_end
+    record = encode_record(2, block_digest(torn, "blake3"), torn, len(torn), 0)
+    keep = {"in the header": HEADER_SIZE // 2, "in the payload": HEADER_SIZE + 1000, "one byte short": len(record) - 1}
+    fresh.append([record[: keep[cut]]])
+    del fresh
+    path = seg_dir / segment_name(next_id)
+    assert path.stat().st_size == intact_end + keep[cut]
+    with opened(tmp_path / "s") as store:
+        rec = store.recovery
+        assert rec is not None and rec.reindexed == 2
+        assert [(seg, n) for seg, n, _why in rec.tails_cut] == [(next_id, keep[cut])]
+        assert path.stat().st_size == intact_end
+        for d in whole:
+            assert store.get("blake3", block_digest(d, "blake3")) == d
+        assert not store.has("blake3", block_digest(torn, "blake3"))
+        assert store.verify().ok
+        again = store.put("blake3", torn)  # stored whole this time, readable
+        assert store.get("blake3", again) == torn
+    with opened(tmp_path / "s") as store:
+        assert store.recovery is not None and store.recovery.clean
+        assert store.get("blake3", block_digest(torn, "blake3")) == torn
+
+
 def test_missing_segment_quarantines_its_blocks(tmp_path: Path) -> None:
     rnd = random.Random(41)
     with opened(tmp_path / "s") as store:
