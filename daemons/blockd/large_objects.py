@@ -136,7 +136,7 @@ class LargeObjectHandler:
         """PUT ?multipart-manifest=put: check every segment, keep the manifest (not the data)."""
         acct, cont, name = r.account or "", r.container or "", r.obj or ""
         await self.perms.require_write(r, acct, cont, name)
-        self.sharing.check_owner(r)
+        self.sharing.check(r)
         c = await self.service.meta.containers.get(acct, cont)
         cur = await self.versions.current(acct, cont, name)
         pre = self.versions.write_precondition(r, cur)

@@ -190,7 +190,7 @@ class ObjectHandler:
     async def put(self, r: Req) -> web.StreamResponse:
         acct, cont, name = r.names
         await self.perms.require_write(r, acct, cont, name)
-        self.sharing.check_owner(r)
+        self.sharing.check(r)
         ref = await self.service.meta.containers.ref(acct, cont)
         c = ref.container
         has_quota = c.policy.quota is not None or ref.account_quota is not None
@@ -295,7 +295,7 @@ class ObjectHandler:
     async def post(self, r: Req) -> web.StreamResponse:
         acct, cont, name = r.names
         await self.perms.require_write(r, acct, cont, name)
-        self.sharing.check_owner(r)
+        self.sharing.check(r)
         h = r.headers
         cur = await self.versions.get(acct, cont, name, None)
         by = r.user or acct

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from net.pithos_sharing import parse_sharing
 from storage_engine.objects.metadata import MetadataStore
 from storage_engine.objects.metadata.records import EffectiveSharing, ObjectVersion
 
@@ -27,16 +28,20 @@ class Sharing:
             headers["X-Object-Public"] = r.base + public_path(tok)
 
     @staticmethod
-    def check_owner(r: Req) -> None:
-        """Only the owner may change sharing or publication (403 before anything is written)."""
-        if (r.headers.get("X-Object-Sharing") is not None or r.headers.get("X-Object-Public") is not None) and not r.owner:
+    def check(r: Req) -> None:
+        """Before anything is written: only the owner may change sharing or publication
+        (403), and X-Object-Sharing must parse as Pithos parses it (400)."""
+        sharing = r.headers.get("X-Object-Sharing")
+        if (sharing is not None or r.headers.get("X-Object-Public") is not None) and not r.owner:
             raise HTTPError(403, "only the owner may change sharing or public access")
+        if sharing is not None:
+            parse_sharing(sharing)
 
     async def apply(self, r: Req, acct: str, cont: str, name: str) -> None:
         """X-Object-Sharing and X-Object-Public of a write, once the object is written."""
         sharing = r.headers.get("X-Object-Sharing")
         public = r.headers.get("X-Object-Public")
-        self.check_owner(r)
+        self.check(r)
         if sharing is not None:
             await self.meta.sharing.set(acct, cont, name, sharing.strip())
         if public is not None:

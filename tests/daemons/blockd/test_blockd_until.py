@@ -37,8 +37,8 @@ def _timestamps(c: Client, cont: str, name: str) -> dict[int, str]:
 
 def _listing(c: Client, cont: str, query: str) -> list[dict]:
     r = c.request("GET", c.p(cont, query="format=json&" + query))
-    assert r.status in (200, 204), r
-    return r.json() if r.status == 200 else []
+    assert r.status == 200, r  # a JSON listing is a JSON list, [] when empty
+    return r.json()
 
 
 def _next_second() -> int:
@@ -202,13 +202,20 @@ def test_account_in_the_past(daemon: Daemon) -> None:
     assert owner.request("GET", owner.p("two", query=t)).status == 404
 
 
+@pytest.fixture(scope="module")
+def bad_until_target(daemon: Daemon) -> Daemon:
+    """Container "bad" with object "o", made once for every bad value."""
+    c = daemon.client()
+    assert c.put_container("bad").status == 201
+    assert c.put("bad", "o", b"o").status == 201
+    return daemon
+
+
 @pytest.mark.parametrize(
     "value", ["abc", "-1", "-0.5", "1e9", "99999999999999", "253402300800", "2024-13-01", "Sun, 06 Nov 1994", "%00"]
 )
-def test_bad_until_is_a_400_with_a_short_text(daemon: Daemon, value: str) -> None:
-    c = daemon.client()
-    assert c.put_container("bad").status in (201, 202)
-    assert c.put("bad", "o", b"o").status == 201
+def test_bad_until_is_a_400_with_a_short_text(bad_until_target: Daemon, value: str) -> None:
+    c = bad_until_target.client()
     query = "until=" + (value if value.startswith("%") else quote(value, safe=""))
     for method, path in (
         ("GET", c.p("bad", "o", query=query)),
