@@ -14,6 +14,7 @@ from storage_engine.blocks import compression
 from storage_engine.blocks.errors import BadRecord, BadSegment
 from storage_engine.blocks.records import (
     HEADER_SIZE,
+    SCHEME_CODES,
     Codec,
     RecordHeader,
     checksum,
@@ -190,3 +191,21 @@ def test_segment_scan_stops_at_garbage(tmp_path_factory: pytest.TempPathFactory,
         assert off >= end
         decode_record(seg.read(off, h.record_len))
     assert res.end <= res.size
+
+
+def test_the_worked_example_in_storage_format_md_is_what_the_encoder_writes() -> None:
+    """docs/storage-format.md §3.3 shows one record byte by byte; it must stay true."""
+    import re
+    from pathlib import Path
+
+    from hashmaps import block_digest
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "storage-format.md").read_text()
+    block = doc.split("<!-- record-example -->", 1)[1].split("<!-- /record-example -->", 1)[0]
+    shown = bytes.fromhex("".join(re.sub(r"\|.*\|", "", line)[10:] for line in block.splitlines() if line[:1].isdigit()))
+    data = b"hello world"
+    digest = block_digest(data, "blake3")
+    assert shown == encode_record(SCHEME_CODES["blake3"], digest, data, len(data), Codec.RAW)
+    h = decode_header(shown[:HEADER_SIZE])
+    assert (h.scheme, h.codec, h.stored_len, h.raw_len, h.digest) == (2, 0, 11, 11, digest)
+    assert h.checksum == digest[:12]
