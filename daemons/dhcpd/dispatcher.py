@@ -1,0 +1,237 @@
+"""From a received packet to an :class:`~daemons.dhcpd.responder.Outcome`, whatever happens.
+
+The packet's interface names the binding (nfdhcpd's rule: the bridge port, else
+the in-interface), the MAC must match unless MACSPOOF, then the responder
+decides. Any failure becomes the configured error verdict and one log line
+naming the interface: the caller always has a verdict to give.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address
+
+from daemons.dhcpd import responder
+from daemons.dhcpd.bindings import Binding, BindingTable
+from daemons.dhcpd.config import DhcpdConfig
+from daemons.dhcpd.interfaces import InterfaceMacs, name_of
+from daemons.dhcpd.responder import Outcome, accept
+from net import dhcpv4, dhcpv6, icmpv6_nd
+from net.icmpv6_nd import NeighborSolicitation, RouterSolicitation, source_mac
+from net.ip_frames import IPPROTO_ICMPV6, IPPROTO_UDP, mac_text, parse_ip, parse_udp
+from net.nfqueue import NF_ACCEPT, NF_DROP
+from net.packet_errors import MalformedPacket
+
+__all__ = ["Dispatcher", "Stats"]
+
+log = logging.getLogger("nefeli-dhcpd")
+
+KINDS = ("dhcp", "rs", "ns", "dhcpv6", "other")
+
+
+@dataclass
+class Stats:
+    """Counters by kind of packet, and the last errors (for /status and /metrics)."""
+
+    received: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    verdicts: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    replies: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    malformed: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    by_queue: dict[int, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
+    last_errors: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=20))
+    ras_sent: int = 0
+    overruns: int = 0
+
+    def error(self, text: str) -> None:
+        self.last_errors.append((time.time(), text))
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        config: Callable[[], DhcpdConfig],
+        table: BindingTable,
+        macs: InterfaceMacs,
+        stats: Stats,
+    ) -> None:
+        self._config = config
+        self.table = table
+        self.macs = macs
+        self.stats = stats
+
+    # -- entry points ------------------------------------------------------
+
+    def handle_ip(self, ifindex: int, payload: bytes, hwaddr: bytes, queue: int | None = None) -> Outcome:
+        """A packet from NFQUEUE (an IP packet, no link header)."""
+        tap = name_of(ifindex)
+        kind = "other"
+        try:
+            ip = parse_ip(payload)
+            kind = _kind(ip.version, ip.proto, ip.payload)
+            if tap is None:
+                return self._count(kind, queue, accept(f"{kind} from unknown ifindex {ifindex}: passed"))
+            if kind == "dhcp":
+                udp = parse_udp(ip.payload)
+                out = self.dhcpv4(tap, udp.payload, IPv4Address(ip.src), count=False)
+            elif kind in ("rs", "ns"):
+                assert isinstance(ip.src, IPv6Address) and isinstance(ip.dst, IPv6Address)
+                out = self.nd(tap, ip.payload, ip.src, ip.dst, hwaddr, verify=True, hop_limit=ip.hop_limit, count=False)
+            elif kind == "dhcpv6":
+                assert isinstance(ip.src, IPv6Address)
+                udp = parse_udp(ip.payload)
+                out = self.dhcpv6(tap, udp.payload, ip.src, hwaddr, count=False)
+            else:
+                out = accept(f"packet on {tap} is none of DHCP, RS, NS or DHCPv6: passed")
+        except MalformedPacket as exc:
+            out = self._failed(kind, tap or f"ifindex {ifindex}", f"malformed: {exc.reason}", malformed=True)
+        except Exception as exc:  # noqa: BLE001 - every packet gets a verdict
+            out = self._failed(kind, tap or f"ifindex {ifindex}", f"{type(exc).__name__}: {exc}", unexpected=exc)
+        return self._count(kind, queue, out)
+
+    def dhcpv4(self, tap: str, payload: bytes, client_src: IPv4Address, *, count: bool = True) -> Outcome:
+        cfg = self._config()
+        try:
+            out = self._dhcpv4(cfg, tap, payload, client_src)
+        except MalformedPacket as exc:
+            out = self._failed("dhcp", tap, f"malformed: {exc.reason}", malformed=True)
+        except Exception as exc:  # noqa: BLE001
+            out = self._failed("dhcp", tap, f"{type(exc).__name__}: {exc}", unexpected=exc)
+        return self._count("dhcp", None, out) if count else out
+
+    def nd(
+        self,
+        tap: str,
+        icmp: bytes,
+        src: IPv6Address,
+        dst: IPv6Address,
+        hwaddr: bytes,
+        *,
+        verify: bool,
+        hop_limit: int = 255,
+        count: bool = True,
+    ) -> Outcome:
+        kind = "rs" if icmp[:1] == b"\x85" else "ns" if icmp[:1] == b"\x87" else "other"
+        try:
+            out = self._nd(self._config(), tap, icmp, src, dst, hwaddr, verify, hop_limit)
+        except MalformedPacket as exc:
+            out = self._failed(kind, tap, f"malformed: {exc.reason}", malformed=True)
+        except Exception as exc:  # noqa: BLE001
+            out = self._failed(kind, tap, f"{type(exc).__name__}: {exc}", unexpected=exc)
+        return self._count(kind, None, out) if count else out
+
+    def dhcpv6(self, tap: str, payload: bytes, src: IPv6Address, hwaddr: bytes, *, count: bool = True) -> Outcome:
+        try:
+            out = self._dhcpv6(self._config(), tap, payload, src, hwaddr)
+        except MalformedPacket as exc:
+            out = self._failed("dhcpv6", tap, f"malformed: {exc.reason}", malformed=True)
+        except Exception as exc:  # noqa: BLE001
+            out = self._failed("dhcpv6", tap, f"{type(exc).__name__}: {exc}", unexpected=exc)
+        return self._count("dhcpv6", None, out) if count else out
+
+    # -- the rules -----------------------------------------------------------
+
+    def _binding(self, tap: str, mac: bytes | None, what: str) -> tuple[Binding | None, Outcome | None]:
+        b = self.table.get(tap)
+        if b is None:
+            return None, accept(f"{what} on {tap}: no binding, passed")
+        if mac is not None and mac != b.mac and not b.macspoof:
+            return None, accept(f"{what} on {tap} from foreign MAC {mac_text(mac)} (bound {mac_text(b.mac)}): passed")
+        return b, None
+
+    def _source_mac(self, b: Binding) -> bytes:
+        mac = self.macs.get(b.source_interface)
+        if mac is None:
+            raise LookupError(f"INDEV interface {b.source_interface} not found")
+        return mac
+
+    def _dhcpv4(self, cfg: DhcpdConfig, tap: str, payload: bytes, client_src: IPv4Address) -> Outcome:
+        if not cfg.dhcp.enable_dhcp:
+            return accept(f"DHCP on {tap}: DHCP is off, passed")
+        if tap not in self.table.names():
+            return accept(f"DHCP on {tap}: no binding, passed")
+        msg = dhcpv4.decode(payload)
+        b, out = self._binding(tap, msg.mac, "DHCP")
+        if out is not None:
+            return out
+        assert b is not None
+        return responder.answer_dhcpv4(cfg, b, msg, self._source_mac(b), client_src)
+
+    def _nd(
+        self, cfg: DhcpdConfig, tap: str, icmp: bytes, src: IPv6Address, dst: IPv6Address, hwaddr: bytes, verify: bool, hop_limit: int
+    ) -> Outcome:
+        if not cfg.ipv6.enable_ipv6:
+            return accept(f"ND on {tap}: IPv6 is off, passed")
+        if tap not in self.table.names():
+            return accept(f"ND on {tap}: no binding, passed")
+        msg = icmpv6_nd.decode(icmp, src, dst, verify=verify)
+        if hop_limit != 255:
+            raise MalformedPacket(f"ND message with hop limit {hop_limit}")
+        client_mac = hwaddr[:6] if len(hwaddr) >= 6 else source_mac(msg)
+        b, out = self._binding(tap, client_mac, type(msg).__name__)
+        if out is not None:
+            return out
+        assert b is not None
+        mac = client_mac or b.mac
+        if isinstance(msg, RouterSolicitation):
+            return responder.answer_rs(cfg, b, src, mac, self._source_mac(b))
+        if isinstance(msg, NeighborSolicitation):
+            return responder.answer_ns(cfg, b, msg, src, mac, self._source_mac(b))
+        return accept(f"{type(msg).__name__} on {tap}: passed")
+
+    def _dhcpv6(self, cfg: DhcpdConfig, tap: str, payload: bytes, src: IPv6Address, hwaddr: bytes) -> Outcome:
+        if not cfg.ipv6.enable_ipv6:
+            return accept(f"DHCPv6 on {tap}: IPv6 is off, passed")
+        if tap not in self.table.names():
+            return accept(f"DHCPv6 on {tap}: no binding, passed")
+        msg = dhcpv6.decode(payload)
+        client_mac = hwaddr[:6] if len(hwaddr) >= 6 else None
+        b, out = self._binding(tap, client_mac, "DHCPv6")
+        if out is not None:
+            return out
+        assert b is not None
+        return responder.answer_dhcpv6(cfg, b, msg, src, client_mac or b.mac, self._source_mac(b))
+
+    # -- bookkeeping ---------------------------------------------------------
+
+    def _failed(self, kind: str, where: str, reason: str, *, malformed: bool = False, unexpected: BaseException | None = None) -> Outcome:
+        verdict = NF_ACCEPT if self._config().on_error == "accept" else NF_DROP
+        text = f"{kind} on {where}: {reason}"
+        if malformed:
+            self.stats.malformed[kind] += 1
+        else:
+            self.stats.errors[kind] += 1
+        self.stats.error(text)
+        if unexpected is not None and not isinstance(unexpected, LookupError):
+            log.error("%s", text, exc_info=unexpected)
+        return Outcome(verdict, [], text + f" ({'accepted' if verdict == NF_ACCEPT else 'dropped'})")
+
+    def _count(self, kind: str, queue: int | None, out: Outcome) -> Outcome:
+        st = self.stats
+        st.received[kind] += 1
+        verdict = "accept" if out.verdict == NF_ACCEPT else "drop"
+        st.verdicts[(kind, verdict)] += 1
+        if queue is not None:
+            q = st.by_queue[queue]
+            q["received"] += 1
+            q[verdict] += 1
+            q["replies"] += len(out.replies)
+        for _ in out.replies:
+            st.replies[kind] += 1
+        return out
+
+
+def _kind(version: int, proto: int, payload: bytes) -> str:
+    if proto == IPPROTO_UDP and len(payload) >= 4:
+        dport = int.from_bytes(payload[2:4], "big")
+        if version == 4 and dport == 67:
+            return "dhcp"
+        if version == 6 and dport == 547:
+            return "dhcpv6"
+    if version == 6 and proto == IPPROTO_ICMPV6 and payload:
+        return {133: "rs", 135: "ns"}.get(payload[0], "other")
+    return "other"
