@@ -140,7 +140,8 @@ class Dispatcher:
         if b is None:
             return None, accept(f"{what} on {tap}: no binding, passed")
         if mac is not None and mac != b.mac and not b.macspoof:
-            return None, accept(f"{what} on {tap} from foreign MAC {mac_text(mac)} (bound {mac_text(b.mac)}): passed")
+            note = f"{what} on {tap} from foreign MAC {mac_text(mac)} (bound {mac_text(b.mac)}): passed"
+            return None, accept(note, logging.WARNING)
         return b, None
 
     def _source_mac(self, b: Binding) -> bytes:
@@ -208,7 +209,7 @@ class Dispatcher:
         self.stats.error(text)
         if unexpected is not None and not isinstance(unexpected, LookupError):
             log.error("%s", text, exc_info=unexpected)
-        return Outcome(verdict, [], text + f" ({'accepted' if verdict == NF_ACCEPT else 'dropped'})")
+        return Outcome(verdict, [], text + f" ({'accepted' if verdict == NF_ACCEPT else 'dropped'})", logging.WARNING)
 
     def _count(self, kind: str, queue: int | None, out: Outcome) -> Outcome:
         st = self.stats

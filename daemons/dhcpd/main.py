@@ -89,8 +89,7 @@ class Daemon:
         for r in out.replies:
             self.sender.send(r.interface, r.frame)
         if out.note:
-            level = 20 if out.replies or "malformed" in out.note or "foreign" in out.note else 10
-            self.ctx.log.log(level, "%s", out.note)
+            self.ctx.log.log(out.level, "%s", out.note)
 
     def on_packet(self, pkt: QueuedPacket) -> int:
         if pkt.truncated:

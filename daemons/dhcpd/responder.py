@@ -7,6 +7,7 @@ the binding, calls one of ``answer_*`` and sends what comes back.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address
 
@@ -75,14 +76,15 @@ class Outcome:
     verdict: int
     replies: list[Reply] = field(default_factory=list)
     note: str = ""
+    level: int = logging.DEBUG
 
 
-def accept(note: str) -> Outcome:
-    return Outcome(NF_ACCEPT, [], note)
+def accept(note: str, level: int = logging.DEBUG) -> Outcome:
+    return Outcome(NF_ACCEPT, [], note, level)
 
 
 def drop(note: str, *replies: Reply) -> Outcome:
-    return Outcome(NF_DROP, list(replies), note)
+    return Outcome(NF_DROP, list(replies), note, logging.INFO)
 
 
 # ------------------------------------------------------------------ DHCPv4
