@@ -224,7 +224,13 @@ async def main(ctx: Context[DhcpdConfig]) -> int:
             await web.TCPSite(runner, host.strip("[]"), int(port), reuse_address=True).start()
             where = f", /metrics on {cfg.metrics_listen}"
         if pidfile is not None:
-            pidfile.write_text(f"{os.getpid()}\n")
+            try:
+                pidfile.write_text(f"{os.getpid()}\n")
+            except OSError as exc:
+                ctx.log.warning("cannot write pidfile %s: %s", pidfile, exc.strerror or exc)
+                pidfile = None
+        if cfg.general.user:
+            ctx.log.info("user = %s ignored: the unit runs with CAP_NET_ADMIN and CAP_NET_RAW only", cfg.general.user)
         ctx.on_reload(d.reload)
         source = "NFQUEUE " + ",".join(map(str, queues_of(cfg))) if d.reader else "sockets on " + ",".join(cfg.interfaces)
         ctx.ready(f"{len(d.table)} bindings from {d.table.datapath}; {source}{where}")

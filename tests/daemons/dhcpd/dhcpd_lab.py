@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -248,6 +248,14 @@ def udhcpc(vm: Vm, tmp: Path, *extra: str, tries: int = 3) -> dict[str, str] | N
     )  # fmt: skip
     bound = Path(f"{dump}.bound")
     return read_env(bound) if r.returncode == 0 and bound.exists() else None
+
+
+def wait_for(check: Callable[[], bool], log: Path | None = None, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out" + (f":\n{log.read_text()[-2000:]}" if log else ""))
+        time.sleep(0.05)
 
 
 def kill_all(procs: Sequence[subprocess.Popen[str]]) -> None:
