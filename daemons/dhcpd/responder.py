@@ -299,8 +299,10 @@ def answer_ns(
     if target == b.address6:
         return accept(f"NS on {b.tap} for the VM's own address {target}: passed")
     na = NeighborAdvertisement(target, router=True, solicited=True, override=False, options=(LinkLayerAddress(2, src_mac),))
-    body = icmpv6_nd.encode(na, router_ll, src)
-    frame = ethernet(client_mac, src_mac, ETH_P_IPV6, ipv6_packet(router_ll.packed, src.packed, IPPROTO_ICMPV6, body))
+    # Sent from the target address itself, as its owner would: nfdhcpd used the router's
+    # link-local, which clients that match the answer's source to the target (ndisc6) ignore.
+    body = icmpv6_nd.encode(na, target, src)
+    frame = ethernet(client_mac, src_mac, ETH_P_IPV6, ipv6_packet(target.packed, src.packed, IPPROTO_ICMPV6, body))
     return drop(f"NS from {b.tap} for {target}: NA", Reply(b.tap, frame, f"NA {target}"))
 
 
