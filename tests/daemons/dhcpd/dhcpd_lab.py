@@ -170,6 +170,11 @@ class Lab:
         text = self.ns_run("cat", "/proc/net/netfilter/nfnetlink_queue").stdout
         return {int(f[0]): int(f[2]) for f in (line.split() for line in text.splitlines()) if f}
 
+    def id_sequences(self) -> dict[int, int]:
+        """The last packet id each queue handed out: how many packets it has queued."""
+        text = self.ns_run("cat", "/proc/net/netfilter/nfnetlink_queue").stdout
+        return {int(f[0]): int(f[7]) for f in (line.split() for line in text.splitlines()) if f}
+
     def stop(self) -> int:
         if self.daemon is None:
             return 0
