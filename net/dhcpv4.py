@@ -264,8 +264,12 @@ def encode(msg: DhcpMessage, max_size: int = MIN_MAX_SIZE) -> bytes:
     room = max(max_size, MIN_MAX_SIZE) - _IP_UDP - FIXED_LEN - len(MAGIC_COOKIE)
     plain = _Areas([room])
     try:
-        for code, value in opts:
-            plain.put(code, value)
+        if all(len(v) <= 255 for _, v in opts) and sum(2 + len(v) for _, v in opts) < room:
+            # The common case, without the splitting machinery.
+            plain.bufs[0] += b"".join(bytes((c, len(v))) + v for c, v in opts)
+        else:
+            for code, value in opts:
+                plain.put(code, value)
         areas, overload = plain, 0
     except MessageTooLarge:
         caps = [room - 3]

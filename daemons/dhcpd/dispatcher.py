@@ -13,7 +13,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv6Address
+from ipaddress import IPv6Address
 
 from daemons.dhcpd import responder
 from daemons.dhcpd.bindings import Binding, BindingTable
@@ -77,7 +77,7 @@ class Dispatcher:
                 return self._count(kind, queue, accept(f"{kind} from unknown ifindex {ifindex}: passed"))
             if kind == "dhcp":
                 udp = parse_udp(ip.payload)
-                out = self.dhcpv4(tap, udp.payload, IPv4Address(ip.src), count=False)
+                out = self.dhcpv4(tap, udp.payload, hwaddr, count=False)
             elif kind in ("rs", "ns"):
                 assert isinstance(ip.src, IPv6Address) and isinstance(ip.dst, IPv6Address)
                 out = self.nd(tap, ip.payload, ip.src, ip.dst, hwaddr, verify=True, hop_limit=ip.hop_limit, count=False)
@@ -93,10 +93,11 @@ class Dispatcher:
             out = self._failed(kind, tap or f"ifindex {ifindex}", f"{type(exc).__name__}: {exc}", unexpected=exc)
         return self._count(kind, queue, out)
 
-    def dhcpv4(self, tap: str, payload: bytes, client_src: IPv4Address, *, count: bool = True) -> Outcome:
+    def dhcpv4(self, tap: str, payload: bytes, hwaddr: bytes = b"", *, count: bool = True) -> Outcome:
+        """``hwaddr``: the Ethernet source of the request, when known (NFQUEUE gives it)."""
         cfg = self._config()
         try:
-            out = self._dhcpv4(cfg, tap, payload, client_src)
+            out = self._dhcpv4(cfg, tap, payload, hwaddr[:6] if len(hwaddr) >= 6 else None)
         except MalformedPacket as exc:
             out = self._failed("dhcp", tap, f"malformed: {exc.reason}", malformed=True)
         except Exception as exc:  # noqa: BLE001
@@ -150,7 +151,7 @@ class Dispatcher:
             raise LookupError(f"INDEV interface {b.source_interface} not found")
         return mac
 
-    def _dhcpv4(self, cfg: DhcpdConfig, tap: str, payload: bytes, client_src: IPv4Address) -> Outcome:
+    def _dhcpv4(self, cfg: DhcpdConfig, tap: str, payload: bytes, frame_src: bytes | None) -> Outcome:
         if not cfg.dhcp.enable_dhcp:
             return accept(f"DHCP on {tap}: DHCP is off, passed")
         if tap not in self.table.names():
@@ -160,7 +161,7 @@ class Dispatcher:
         if out is not None:
             return out
         assert b is not None
-        return responder.answer_dhcpv4(cfg, b, msg, self._source_mac(b), client_src)
+        return responder.answer_dhcpv4(cfg, b, msg, self._source_mac(b), frame_src)
 
     def _nd(
         self, cfg: DhcpdConfig, tap: str, icmp: bytes, src: IPv6Address, dst: IPv6Address, hwaddr: bytes, verify: bool, hop_limit: int

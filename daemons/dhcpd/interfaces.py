@@ -18,13 +18,28 @@ SIOCGIFHWADDR = 0x8927
 MAC_TTL = 10.0
 
 
+NAME_TTL = 2.0
+_names: dict[int, tuple[float, str | None]] = {}
+
+
 def name_of(ifindex: int) -> str | None:
+    """The interface's name, looked up at most every NAME_TTL seconds per index: a
+    tap deleted and another created with its index within that time is the only
+    case it can get wrong, and the binding's MAC check still applies then."""
     if ifindex <= 0:
         return None
+    now = time.monotonic()
+    hit = _names.get(ifindex)
+    if hit is not None and now - hit[0] < NAME_TTL:
+        return hit[1]
     try:
-        return socket.if_indextoname(ifindex)
+        name: str | None = socket.if_indextoname(ifindex)
     except OSError:
-        return None
+        name = None
+    if len(_names) > 65536:
+        _names.clear()
+    _names[ifindex] = (now, name)
+    return name
 
 
 class InterfaceMacs:

@@ -14,7 +14,7 @@ import logging
 import socket
 import struct
 from collections.abc import Callable
-from ipaddress import IPv4Address, IPv6Address
+from ipaddress import IPv6Address
 
 from daemons.dhcpd.dispatcher import Dispatcher
 from daemons.dhcpd.responder import Outcome
@@ -90,7 +90,7 @@ class PlainSockets:
 
     def _dhcpv4(self, s: socket.socket, iface: str) -> None:
         for data, addr in self._drain(s):
-            self.send(self.dispatcher.dhcpv4(iface, data, IPv4Address(addr[0])))
+            self.send(self.dispatcher.dhcpv4(iface, data))
 
     def _dhcpv6(self, s: socket.socket, iface: str) -> None:
         for data, addr in self._drain(s):

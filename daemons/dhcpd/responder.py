@@ -7,6 +7,7 @@ the binding, calls one of ``answer_*`` and sends what comes back.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address
@@ -100,7 +101,12 @@ def _domain(cfg: DhcpdConfig, b: Binding) -> str:
 def _server_id(cfg: DhcpdConfig, b: Binding) -> IPv4Address:
     if cfg.dhcp.server_on_link and b.gateway is not None:
         return b.gateway
-    return IPv4Address(cfg.dhcp.server_ip)
+    return _server_ip(cfg.dhcp.server_ip)
+
+
+@functools.lru_cache(maxsize=64)
+def _server_ip(text: str) -> IPv4Address:
+    return IPv4Address(text)
 
 
 def _classless_routes(cfg: DhcpdConfig, b: Binding) -> list[tuple[IPv4Network, IPv4Address]]:
@@ -158,13 +164,35 @@ def _info_options(cfg: DhcpdConfig, b: Binding) -> dict[int, bytes]:
     return o
 
 
+#: The options of a binding depend on the binding and the config only: built once,
+#: not per packet (a reload replaces the config object, so stale entries never match).
+#: Keyed by identity (hashing a binding costs more than building a few options);
+#: the entry keeps both objects, so a reused id never matches a stale entry.
+_OPTIONS_CACHE: dict[tuple[int, int, bool], tuple[DhcpdConfig, Binding, dict[int, bytes]]] = {}
+_OPTIONS_CACHE_MAX = 4096
+
+
+def _binding_options(cfg: DhcpdConfig, b: Binding, lease: bool) -> dict[int, bytes]:
+    key = (id(cfg), id(b), lease)
+    hit = _OPTIONS_CACHE.get(key)
+    if hit is not None and hit[0] is cfg and hit[1] is b:
+        return hit[2]
+    opts = _address_options(cfg, b, lease)
+    opts.update(_info_options(cfg, b))
+    if len(_OPTIONS_CACHE) >= _OPTIONS_CACHE_MAX:
+        _OPTIONS_CACHE.clear()
+    _OPTIONS_CACHE[key] = (cfg, b, opts)
+    return opts
+
+
 def _v4_frame(
-    b: Binding, src_mac: bytes, server: IPv4Address, req: DhcpMessage, reply: DhcpMessage, client_src: IPv4Address
+    b: Binding, src_mac: bytes, server: IPv4Address, req: DhcpMessage, reply: DhcpMessage, relay_mac: bytes | None
 ) -> bytes:
     """RFC 2131 §4.1 destination rules, then the whole frame."""
     nak = reply.options.get(Opt.MESSAGE_TYPE) == bytes((MessageType.NAK,))
     if req.giaddr != IPv4Address(0):
-        dst_ip, dport, dst_mac = req.giaddr, 67, req.mac if len(req.mac) == 6 else b.mac
+        # A relay on the link: back to it, at the MAC the request came from.
+        dst_ip, dport, dst_mac = req.giaddr, 67, relay_mac or b.mac
     elif nak:
         dst_ip, dport, dst_mac = BROADCAST_V4, 68, BROADCAST_MAC
     elif req.ciaddr != IPv4Address(0):
@@ -178,7 +206,7 @@ def _v4_frame(
     return ethernet(dst_mac, src_mac, ETH_P_IP, ipv4_packet(server.packed, dst_ip.packed, IPPROTO_UDP, udp))
 
 
-def answer_dhcpv4(cfg: DhcpdConfig, b: Binding, req: DhcpMessage, src_mac: bytes, client_src: IPv4Address) -> Outcome:
+def answer_dhcpv4(cfg: DhcpdConfig, b: Binding, req: DhcpMessage, src_mac: bytes, frame_src: bytes | None = None) -> Outcome:
     """DISCOVER → OFFER, REQUEST → ACK or NAK, INFORM → ACK, RELEASE/DECLINE logged."""
     mtype = req.message_type
     name = MessageType.NAMES.get(mtype or 0, f"type {mtype}")
@@ -215,7 +243,7 @@ def answer_dhcpv4(cfg: DhcpdConfig, b: Binding, req: DhcpMessage, src_mac: bytes
             opts[Opt.SERVER_ID] = server.packed
             opts[Opt.MESSAGE] = f"address {requested} is not bound to this interface".encode()
             reply.options = opts
-            frame = _v4_frame(b, src_mac, server, req, reply, client_src)
+            frame = _v4_frame(b, src_mac, server, req, reply, frame_src)
             return drop(f"DHCPNAK to {who}: requested {requested}, bound {b.ip}", Reply(b.tap, frame, "DHCPNAK"))
         opts[Opt.MESSAGE_TYPE] = bytes((MessageType.ACK,))
         reply.yiaddr = b.ip
@@ -231,10 +259,9 @@ def answer_dhcpv4(cfg: DhcpdConfig, b: Binding, req: DhcpMessage, src_mac: bytes
         answer = "DHCPACK"
     opts[Opt.SERVER_ID] = server.packed
     # RFC 2131 §4.3.5: no lease time in the answer to an INFORM.
-    opts.update(_address_options(cfg, b, lease=mtype != MessageType.INFORM))
-    opts.update(_info_options(cfg, b))
+    opts.update(_binding_options(cfg, b, lease=mtype != MessageType.INFORM))
     reply.options = opts
-    frame = _v4_frame(b, src_mac, server, req, reply, client_src)
+    frame = _v4_frame(b, src_mac, server, req, reply, frame_src)
     what = f"{answer} {b.ip if mtype != MessageType.INFORM else 'info'}"
     return drop(f"DHCP{name} from {who}: {what}", Reply(b.tap, frame, what))
 

@@ -112,10 +112,10 @@ class Lab:
 
     # -- the daemon ------------------------------------------------------------
 
-    def start(self, toml: str = "", *args: str, ready: bool = True) -> subprocess.Popen[str]:
+    def start(self, toml: str = "", *args: str, ready: bool = True, log_level: str = "debug") -> subprocess.Popen[str]:
         conf = self.tmp / "dhcpd.toml"
         conf.write_text(
-            f'metrics_listen = "127.0.0.1:{self.port}"\nlog_level = "debug"\nlog_format = "text"\n'
+            f'metrics_listen = "127.0.0.1:{self.port}"\nlog_level = "{log_level}"\nlog_format = "text"\n'
             + toml
             + ("" if "[general]" in toml else f'\n[general]\ndatapath = "{self.datapath}"\n')
         )
@@ -130,8 +130,22 @@ class Lab:
         )
         fh.close()
         if ready:
-            self.wait_log("ready", timeout=20)
+            self.wait_for_ready()
         return self.daemon
+
+    def wait_for_ready(self, timeout: float = 20) -> None:
+        """Until /status answers (the daemon serves it once its queues are bound)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.daemon is not None and self.daemon.poll() is not None:
+                raise AssertionError(f"daemon exited ({self.daemon.returncode}):\n{self.log_text()[-3000:]}")
+            try:
+                self.status()
+                return
+            except (subprocess.CalledProcessError, ValueError):
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"daemon not ready after {timeout}s:\n{self.log_text()[-3000:]}") from None
+                time.sleep(0.1)
 
     def wait_log(self, text: str, timeout: float = 10, after: int = 0) -> str:
         deadline = time.monotonic() + timeout

@@ -59,7 +59,7 @@ def reply_of(frame: bytes) -> tuple[bytes, IPv4Address, IPv4Address, int, DhcpMe
 
 def test_discover_gets_an_offer_with_every_option(tmp_path: Path) -> None:
     d, _ = make(tmp_path)
-    out = d.dhcpv4("tap1", request(MessageType.DISCOVER), IPv4Address(0))
+    out = d.dhcpv4("tap1", request(MessageType.DISCOVER))
     assert out.verdict == NF_DROP and len(out.replies) == 1
     dst_mac, src, dst, dport, m = reply_of(out.replies[0].frame)
     assert out.replies[0].frame[6:12] == LO_MAC  # the INDEV's MAC
@@ -80,20 +80,21 @@ def test_discover_gets_an_offer_with_every_option(tmp_path: Path) -> None:
 
 def test_broadcast_flag_and_renewal_destinations(tmp_path: Path) -> None:
     d, _ = make(tmp_path)
-    out = d.dhcpv4("tap1", request(MessageType.DISCOVER, flags=dhcpv4.FLAG_BROADCAST), IPv4Address(0))
+    out = d.dhcpv4("tap1", request(MessageType.DISCOVER, flags=dhcpv4.FLAG_BROADCAST))
     dst_mac, _, dst, _, _ = reply_of(out.replies[0].frame)
     assert dst_mac == b"\xff" * 6 and str(dst) == "255.255.255.255"
-    out = d.dhcpv4("tap1", request(MessageType.REQUEST, ciaddr=IPv4Address("10.0.0.51")), IPv4Address("10.0.0.51"))
+    out = d.dhcpv4("tap1", request(MessageType.REQUEST, ciaddr=IPv4Address("10.0.0.51")))
     dst_mac, _, dst, _, m = reply_of(out.replies[0].frame)
     assert (dst_mac, str(dst), m.options[53]) == (MAC, "10.0.0.51", b"\x05")
-    out = d.dhcpv4("tap1", request(MessageType.DISCOVER, giaddr=IPv4Address("10.0.0.9")), IPv4Address("10.0.0.9"))
-    _, _, dst, dport, _ = reply_of(out.replies[0].frame)
-    assert (str(dst), dport) == ("10.0.0.9", 67)
+    relay = mac_bytes("02:00:00:00:05:77")
+    out = d.dhcpv4("tap1", request(MessageType.DISCOVER, giaddr=IPv4Address("10.0.0.9")), relay)
+    dst_mac, _, dst, dport, _ = reply_of(out.replies[0].frame)
+    assert (dst_mac, str(dst), dport) == (relay, "10.0.0.9", 67)
 
 
 def test_request_for_another_address_gets_a_nak(tmp_path: Path) -> None:
     d, _ = make(tmp_path)
-    out = d.dhcpv4("tap1", request(MessageType.REQUEST, options={50: bytes([10, 0, 0, 99])}), IPv4Address(0))
+    out = d.dhcpv4("tap1", request(MessageType.REQUEST, options={50: bytes([10, 0, 0, 99])}))
     assert out.verdict == NF_DROP
     dst_mac, _, dst, _, m = reply_of(out.replies[0].frame)
     assert m.options[53] == b"\x06" and dst_mac == b"\xff" * 6 and str(dst) == "255.255.255.255"
@@ -103,13 +104,13 @@ def test_request_for_another_address_gets_a_nak(tmp_path: Path) -> None:
 
 def test_request_to_another_server_is_not_answered(tmp_path: Path) -> None:
     d, _ = make(tmp_path)
-    out = d.dhcpv4("tap1", request(MessageType.REQUEST, options={50: bytes([10, 0, 0, 51]), 54: bytes([9, 9, 9, 9])}), IPv4Address(0))
+    out = d.dhcpv4("tap1", request(MessageType.REQUEST, options={50: bytes([10, 0, 0, 51]), 54: bytes([9, 9, 9, 9])}))
     assert out.verdict == NF_DROP and out.replies == []
 
 
 def test_inform_gets_no_lease_time(tmp_path: Path) -> None:
     d, _ = make(tmp_path)
-    out = d.dhcpv4("tap1", request(MessageType.INFORM, ciaddr=IPv4Address("10.0.0.51")), IPv4Address("10.0.0.51"))
+    out = d.dhcpv4("tap1", request(MessageType.INFORM, ciaddr=IPv4Address("10.0.0.51")))
     _, _, dst, _, m = reply_of(out.replies[0].frame)
     assert str(dst) == "10.0.0.51" and m.options[53] == b"\x05" and m.yiaddr == IPv4Address(0)
     assert not {51, 58, 59} & set(m.options) and m.options[6] == bytes([192, 0, 2, 53])
@@ -118,16 +119,16 @@ def test_inform_gets_no_lease_time(tmp_path: Path) -> None:
 def test_release_decline_and_typeless(tmp_path: Path) -> None:
     d, _ = make(tmp_path)
     for mtype in (MessageType.RELEASE, MessageType.DECLINE):
-        out = d.dhcpv4("tap1", request(mtype), IPv4Address(0))
+        out = d.dhcpv4("tap1", request(mtype))
         assert out.verdict == NF_DROP and out.replies == []
     bootp = dhcpv4.encode(DhcpMessage(op=1, xid=1, chaddr=MAC))
-    out = d.dhcpv4("tap1", bootp, IPv4Address(0))
+    out = d.dhcpv4("tap1", bootp)
     assert out.verdict == NF_DROP and "without a DHCP message type" in out.note
 
 
 def test_private_gets_no_router(tmp_path: Path) -> None:
     d, _ = make(tmp_path, BINDING + "\nPRIVATE=1\n")
-    out = d.dhcpv4("tap1", request(MessageType.DISCOVER), IPv4Address(0))
+    out = d.dhcpv4("tap1", request(MessageType.DISCOVER))
     m = reply_of(out.replies[0].frame)[4]
     assert 3 not in m.options
     assert dhcpv4.decode_classless_routes(m.options[121]) == [(IPv4Network("192.168.5.0/24"), IPv4Address("10.0.0.254"))]
@@ -143,7 +144,7 @@ def test_private_gets_no_router(tmp_path: Path) -> None:
 def test_server_on_link_uses_the_gateway(tmp_path: Path) -> None:
     cfg = dataclasses.replace(CFG, dhcp=dataclasses.replace(CFG.dhcp, server_on_link=True))
     d, _ = make(tmp_path, cfg=cfg)
-    out = d.dhcpv4("tap1", request(MessageType.DISCOVER), IPv4Address(0))
+    out = d.dhcpv4("tap1", request(MessageType.DISCOVER))
     _, src, _, _, m = reply_of(out.replies[0].frame)
     assert str(src) == "10.0.0.1" and m.options[54] == bytes([10, 0, 0, 1])
 
@@ -151,30 +152,30 @@ def test_server_on_link_uses_the_gateway(tmp_path: Path) -> None:
 def test_who_gets_answered(tmp_path: Path) -> None:
     d, holder = make(tmp_path)
     foreign = request(MessageType.DISCOVER, chaddr=mac_bytes("02:00:00:00:05:99"))
-    out = d.dhcpv4("tap1", foreign, IPv4Address(0))
+    out = d.dhcpv4("tap1", foreign)
     assert out.verdict == NF_ACCEPT and not out.replies and "foreign MAC" in out.note
-    assert d.dhcpv4("tap9", request(MessageType.DISCOVER), IPv4Address(0)).verdict == NF_ACCEPT
+    assert d.dhcpv4("tap9", request(MessageType.DISCOVER)).verdict == NF_ACCEPT
     no_ip = BINDING.replace("IP=10.0.0.51\n", "")
     (tmp_path / "noip").mkdir()
     d2, _ = make(tmp_path / "noip", no_ip)
-    assert d2.dhcpv4("tap1", request(MessageType.DISCOVER), IPv4Address(0)).verdict == NF_ACCEPT
+    assert d2.dhcpv4("tap1", request(MessageType.DISCOVER)).verdict == NF_ACCEPT
     (tmp_path / "tap1").write_text(BINDING + "\nMACSPOOF=1\n")
     d.table.rescan()
-    assert d.dhcpv4("tap1", foreign, IPv4Address(0)).replies
+    assert d.dhcpv4("tap1", foreign).replies
     holder[0] = dataclasses.replace(CFG, dhcp=dataclasses.replace(CFG.dhcp, enable_dhcp=False))
-    assert d.dhcpv4("tap1", request(MessageType.DISCOVER), IPv4Address(0)).verdict == NF_ACCEPT
+    assert d.dhcpv4("tap1", request(MessageType.DISCOVER)).verdict == NF_ACCEPT
 
 
 def test_errors_get_the_configured_verdict(tmp_path: Path) -> None:
     d, holder = make(tmp_path)
-    assert d.dhcpv4("tap1", b"\x01" * 50, IPv4Address(0)).verdict == NF_ACCEPT
+    assert d.dhcpv4("tap1", b"\x01" * 50).verdict == NF_ACCEPT
     holder[0] = dataclasses.replace(CFG, on_error="drop")
-    out = d.dhcpv4("tap1", b"\x01" * 50, IPv4Address(0))
+    out = d.dhcpv4("tap1", b"\x01" * 50)
     assert out.verdict == NF_DROP and "malformed" in out.note
     # an INDEV that does not exist: the packet still gets a verdict
     (tmp_path / "tap1").write_text(BINDING.replace("INDEV=lo", "INDEV=nosuchif0"))
     d.table.rescan()
-    out = d.dhcpv4("tap1", request(MessageType.DISCOVER), IPv4Address(0))
+    out = d.dhcpv4("tap1", request(MessageType.DISCOVER))
     assert out.verdict == NF_DROP and "nosuchif0 not found" in out.note
     assert d.stats.malformed["dhcp"] == 2 and d.stats.errors["dhcp"] == 1 and len(d.stats.last_errors) == 3
 
@@ -197,7 +198,7 @@ def test_any_payload_gets_a_verdict(data: bytes) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         d, _ = make(Path(tmp))
         for out in (
-            d.dhcpv4("tap1", data, IPv4Address(0)),
+            d.dhcpv4("tap1", data, MAC),
             d.dhcpv6("tap1", data, IPv6Address("fe80::5"), MAC),
             d.nd("tap1", data, IPv6Address("fe80::5"), IPv6Address("ff02::2"), MAC, verify=False),
             d.handle_ip(1, data, MAC, 42),
