@@ -20,7 +20,6 @@ from collections.abc import Callable
 
 from net.nfqueue import (
     NETLINK_NETFILTER,
-
     Ack,
     NetlinkError,
     NfqueueConnection,
@@ -38,10 +37,14 @@ RCVBUF = 8 << 20
 BURST = 256  # datagrams read per wake-up before the loop gets a turn
 RECV_SIZE = 0x10000 + 4096
 
+
 class QueueError(RuntimeError):
     """A queue could not be set up (taken by another process, no CAP_NET_ADMIN ...)."""
 
+
 class QueueReader:
+    """The bound queues of one netlink socket, and their packets' verdicts."""
+
     def __init__(
         self,
         queues: list[int],

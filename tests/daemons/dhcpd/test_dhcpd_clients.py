@@ -57,6 +57,11 @@ def test_udhcpc_gets_everything(lab: Lab, tmp_path: Path) -> None:
     assert env["lease"] == "604800"
     st = lab.status()
     assert st["queues"]["42"]["drop"] == 2 and st["queues"]["42"]["replies"] == 2
+    assert st["bindings"][0]["tap"] == "tap1" and st["bindings"][0]["mtu"] == 1450
+    metrics = lab.metrics()
+    assert 'nefeli_dhcpd_packets_total{kind="dhcp",verdict="drop"} 2.0' in metrics
+    assert 'nefeli_dhcpd_replies_total{kind="dhcp"} 2.0' in metrics
+    assert "nefeli_dhcpd_bindings 1.0" in metrics
 
 
 DHCLIENT_CONF = """
