@@ -12,17 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from daemons.runtime import setting
+from daemons.runtime import check_address, setting
 
 IPV6_MODES = ("auto", "slaac", "slaac+dhcpv6", "dhcpv6")
 
 
 def _listen(value: str) -> None:
-    if value == "":
-        return
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"expected HOST:PORT or empty, got {value!r}")
+    if value:
+        check_address(value)
 
 
 def _ipv4_list(values: list[str]) -> None:
@@ -131,7 +128,8 @@ class DhcpdConfig:
     queue_maxlen: int = setting(4096, help="packets the kernel holds per queue", min=1, max=1 << 20, reloadable=False)
     metrics_listen: str = setting(
         "127.0.0.1:9134",
-        help="HOST:PORT of /metrics and /status (empty: off)",
+        help="address of /metrics and /status (HOST:PORT, [V6]:PORT or unix:PATH; empty: off), "
+        "unless systemd passes a socket named 'metrics'",
         validate=_listen,
         reloadable=False,
         metavar="HOST:PORT",

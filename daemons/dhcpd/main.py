@@ -36,7 +36,7 @@ from daemons.dhcpd.queue_reader import QueueError, QueueReader  # noqa: E402
 from daemons.dhcpd.responder import Outcome, router_advertisement  # noqa: E402
 from daemons.dhcpd.watcher import watch_bindings  # noqa: E402
 from daemons.dhcpd.web import make_app  # noqa: E402
-from daemons.runtime import App, ConfigError, ConfigLoader, Context, Loaded  # noqa: E402
+from daemons.runtime import App, ConfigError, ConfigLoader, Context, Loaded, open_listener  # noqa: E402
 from daemons.runtime.config import CliArgs  # noqa: E402
 from net.nfqueue import NF_ACCEPT, NF_DROP, QueuedPacket  # noqa: E402
 
@@ -79,7 +79,6 @@ class Daemon:
         self.dispatcher = Dispatcher(lambda: self.ctx.config, self.table, self.macs, self.stats)
         self.reader: QueueReader | None = None
         self.plain: PlainSockets | None = None
-        self.tasks: list[asyncio.Task[None]] = []
         self.watch_task: asyncio.Task[None] | None = None
         self.ra_wakeup = asyncio.Event()
 
@@ -176,8 +175,8 @@ class Daemon:
         self.ra_wakeup.set()
 
     def close(self) -> None:
-        for t in self.tasks + ([self.watch_task] if self.watch_task else []):
-            t.cancel()
+        if self.watch_task is not None:
+            self.watch_task.cancel()
         if self.reader is not None:
             self.reader.close()
         if self.plain is not None:
@@ -215,14 +214,21 @@ async def main(ctx: Context[DhcpdConfig]) -> int:
         else:
             d.plain = PlainSockets(list(cfg.interfaces), d.dispatcher, d.deliver)
             d.plain.open(loop)
-        d.tasks.append(loop.create_task(d.periodic_ras(), name="ra"))
+        ctx.tasks.add("router-advertisements", d.periodic_ras)
         where = ""
-        if cfg.metrics_listen:
-            host, _, port = cfg.metrics_listen.rpartition(":")
+        socks = open_listener(ctx.sockets, "metrics", cfg.metrics_listen, default=True)
+        if socks:
             runner = web.AppRunner(make_app(d.stats, d.table, d.extra_status), access_log=None, handle_signals=False)
             await runner.setup()
-            await web.TCPSite(runner, host.strip("[]"), int(port), reuse_address=True).start()
-            where = f", /metrics on {cfg.metrics_listen}"
+            names = []
+            for sock in socks:
+                site = web.SockSite(runner, sock)
+                await site.start()
+                names.append(site.name)
+            where = f", /metrics on {', '.join(names)}"
+        ignored = ctx.sockets.close_unused()
+        if ignored:
+            ctx.log.warning("closed inherited sockets nefeli-dhcpd does not serve: %s", ", ".join(ignored))
         if pidfile is not None:
             try:
                 pidfile.write_text(f"{os.getpid()}\n")

@@ -1,61 +1,63 @@
-"""``/metrics`` (prometheus_client text format) and ``/status`` (JSON) on one HTTP listener.
+"""``/metrics`` (the runtime's prometheus_client registry) and ``/status`` (JSON) on
+the ``metrics`` listener.
 
-The counters live in :class:`~daemons.dhcpd.dispatcher.Stats`; a collector reads
-them at scrape time, so the packet path only increments plain integers.
-``nefeli-dhcpd status`` reads ``/status``.
+The counters live in :class:`~daemons.dhcpd.dispatcher.Stats`; a collector on the
+daemon's registry reads them at scrape time, so the packet path only increments
+plain integers. ``nefeli-dhcpd status`` reads ``/status``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from daemons.dhcpd.bindings import BindingTable
 from daemons.dhcpd.dispatcher import Stats
+from daemons.runtime import DaemonMetrics, metrics_app
 
-__all__ = ["make_app", "status_document"]
+__all__ = ["PREFIX", "make_app", "status_document"]
+
+PREFIX = "nefeli_dhcpd"
 
 
 class _StatsCollector(Collector):
-    def __init__(self, stats: Stats, table: BindingTable, extra: Callable[[], dict[str, int]]) -> None:
+    def __init__(self, stats: Stats, table: BindingTable, extra: Callable[[], dict[str, Any]]) -> None:
         self.stats = stats
         self.table = table
         self.extra = extra
 
-    def collect(self) -> Iterator[Any]:
+    def describe(self) -> Iterable[Metric]:
+        return ()
+
+    def collect(self) -> Iterator[Metric]:
         st = self.stats
-        c = CounterMetricFamily("nefeli_dhcpd_packets", "packets handled, by kind and verdict", labels=["kind", "verdict"])
-        for (kind, verdict), n in sorted(st.verdicts.items()):
-            c.add_metric([kind, verdict], n)
-        yield c
-        c = CounterMetricFamily("nefeli_dhcpd_replies", "reply frames built, by kind of request", labels=["kind"])
-        for kind, n in sorted(st.replies.items()):
-            c.add_metric([kind], n)
-        yield c
-        c = CounterMetricFamily("nefeli_dhcpd_malformed", "packets that did not decode, by kind", labels=["kind"])
-        for kind, n in sorted(st.malformed.items()):
-            c.add_metric([kind], n)
-        yield c
-        c = CounterMetricFamily("nefeli_dhcpd_errors", "packets that could not be answered, by kind", labels=["kind"])
-        for kind, n in sorted(st.errors.items()):
-            c.add_metric([kind], n)
-        yield c
-        c = CounterMetricFamily("nefeli_dhcpd_queue_packets", "packets read from each NFQUEUE", labels=["queue"])
+        labelled: tuple[tuple[str, str, list[str], dict[Any, int]], ...] = (
+            ("packets", "packets handled, by kind and verdict", ["kind", "verdict"], st.verdicts),
+            ("replies", "reply frames built, by kind of request", ["kind"], st.replies),
+            ("malformed", "packets that did not decode, by kind", ["kind"], st.malformed),
+            ("errors", "packets that could not be answered, by kind", ["kind"], st.errors),
+        )
+        for name, text, labels, values in labelled:
+            c = CounterMetricFamily(f"{PREFIX}_{name}", text, labels=labels)
+            for key, n in sorted(values.items()):
+                c.add_metric(list(key) if isinstance(key, tuple) else [key], n)
+            yield c
+        c = CounterMetricFamily(f"{PREFIX}_queue_packets", "packets read from each NFQUEUE", labels=["queue"])
         for q, counts in sorted(st.by_queue.items()):
             c.add_metric([str(q)], counts.get("received", 0))
         yield c
-        yield CounterMetricFamily("nefeli_dhcpd_router_advertisements", "periodic and unsolicited RAs sent", value=st.ras_sent)
-        yield CounterMetricFamily("nefeli_dhcpd_queue_overruns", "times the kernel could not deliver queued packets", value=st.overruns)
+        yield CounterMetricFamily(f"{PREFIX}_router_advertisements", "periodic and unsolicited RAs sent", value=st.ras_sent)
+        yield CounterMetricFamily(f"{PREFIX}_queue_overruns", "times the kernel could not deliver queued packets", value=st.overruns)
         for key, n in self.extra().items():
-            yield CounterMetricFamily(f"nefeli_dhcpd_{key}", key.replace("_", " "), value=n)
-        yield GaugeMetricFamily("nefeli_dhcpd_bindings", "valid binding files", value=len(self.table))
-        yield GaugeMetricFamily("nefeli_dhcpd_binding_errors", "binding files ignored as invalid", value=len(self.table.errors))
+            if isinstance(n, int):
+                yield CounterMetricFamily(f"{PREFIX}_{key}", key.replace("_", " "), value=n)
+        yield GaugeMetricFamily(f"{PREFIX}_bindings", "valid binding files", value=len(self.table))
+        yield GaugeMetricFamily(f"{PREFIX}_binding_errors", "binding files ignored as invalid", value=len(self.table.errors))
 
 
 def status_document(stats: Stats, table: BindingTable, extra: dict[str, Any]) -> dict[str, Any]:
@@ -75,16 +77,12 @@ def status_document(stats: Stats, table: BindingTable, extra: dict[str, Any]) ->
 
 
 def make_app(stats: Stats, table: BindingTable, extra: Callable[[], dict[str, Any]]) -> web.Application:
-    registry = CollectorRegistry()
-    registry.register(_StatsCollector(stats, table, lambda: {k: v for k, v in extra().items() if isinstance(v, int)}))
-
-    async def metrics(_request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    metrics = DaemonMetrics(PREFIX)
+    metrics.registry.register(_StatsCollector(stats, table, extra))
 
     async def status(_request: web.Request) -> web.Response:
         return web.json_response(status_document(stats, table, extra()))
 
-    app = web.Application()
-    app.router.add_get("/metrics", metrics)
+    app = metrics_app(metrics, lambda: {"bindings": len(table)})
     app.router.add_get("/status", status)
     return app
