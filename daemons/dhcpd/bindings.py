@@ -154,8 +154,8 @@ class BindingTable:
     def __iter__(self) -> Iterator[Binding]:
         return iter(list(self._by_tap.values()))
 
-    def names(self) -> set[str] | dict[str, Binding]:
-        return self._by_tap
+    def __contains__(self, tap: object) -> bool:
+        return tap in self._by_tap
 
     def get(self, tap: str) -> Binding | None:
         return self._by_tap.get(tap)

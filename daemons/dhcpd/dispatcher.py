@@ -154,7 +154,7 @@ class Dispatcher:
     def _dhcpv4(self, cfg: DhcpdConfig, tap: str, payload: bytes, frame_src: bytes | None) -> Outcome:
         if not cfg.dhcp.enable_dhcp:
             return accept(f"DHCP on {tap}: DHCP is off, passed")
-        if tap not in self.table.names():
+        if tap not in self.table:
             return accept(f"DHCP on {tap}: no binding, passed")
         msg = dhcpv4.decode(payload)
         b, out = self._binding(tap, msg.mac, "DHCP")
@@ -168,7 +168,7 @@ class Dispatcher:
     ) -> Outcome:
         if not cfg.ipv6.enable_ipv6:
             return accept(f"ND on {tap}: IPv6 is off, passed")
-        if tap not in self.table.names():
+        if tap not in self.table:
             return accept(f"ND on {tap}: no binding, passed")
         msg = icmpv6_nd.decode(icmp, src, dst, verify=verify)
         if hop_limit != 255:
@@ -188,7 +188,7 @@ class Dispatcher:
     def _dhcpv6(self, cfg: DhcpdConfig, tap: str, payload: bytes, src: IPv6Address, hwaddr: bytes) -> Outcome:
         if not cfg.ipv6.enable_ipv6:
             return accept(f"DHCPv6 on {tap}: IPv6 is off, passed")
-        if tap not in self.table.names():
+        if tap not in self.table:
             return accept(f"DHCPv6 on {tap}: no binding, passed")
         msg = dhcpv6.decode(payload)
         client_mac = hwaddr[:6] if len(hwaddr) >= 6 else None

@@ -36,6 +36,7 @@ log = logging.getLogger("nefeli-dhcpd.nfqueue")
 RCVBUF = 8 << 20
 BURST = 256  # datagrams read per wake-up before the loop gets a turn
 RECV_SIZE = 0x10000 + 4096
+SEND_RETRIES = 5
 
 
 class QueueError(RuntimeError):
@@ -194,22 +195,17 @@ class QueueReader:
             self.verdicts_sent += len(items)
         return b"".join(parts)
 
-    def _send(self, data: bytes) -> None:
-        assert self.sock is not None
-        try:
-            self.sock.send(data)
-        except BlockingIOError:
-            # Rare: retry once from the loop; fail-open queues never hang on us.
-            assert self._loop is not None
-            self._loop.call_soon(self._retry, data)
-        except OSError as exc:
-            log.error("sending verdicts: %s", exc.strerror or exc)
-
-    def _retry(self, data: bytes) -> None:
+    def _send(self, data: bytes, attempt: int = 0) -> None:
+        """Send verdicts; a failed send is tried again shortly, a few times, because a
+        packet whose verdict is lost stays queued until the queue is unbound."""
         if self.sock is None:
             return
         try:
             self.sock.send(data)
         except OSError as exc:
-            log.error("sending verdicts (retry): %s", exc.strerror or exc)
-
+            if attempt >= SEND_RETRIES or self._loop is None:
+                log.error("sending verdicts failed %d times, giving up: %s", attempt + 1, exc.strerror or exc)
+                return
+            if not isinstance(exc, BlockingIOError):
+                log.warning("sending verdicts: %s; trying again", exc.strerror or exc)
+            self._loop.call_later(0.005 * (attempt + 1), self._send, data, attempt + 1)

@@ -112,9 +112,13 @@ def test_dhcpcd_gets_everything(lab: Lab, tmp_path: Path) -> None:
     script = env_script(tmp_path, dump)
     # -1: exit once bound; -A: no ARP probe of the offered address; -c: our hook script.
     # (-T, test mode, crashes in dhcpcd 9.4.1 after the offer, so a real run it is.)
-    # dhcpcd keeps leases in /var/lib/dhcpcd, whatever its options: a private tmpfs there
-    # keeps the test from reading an earlier lease (and from leaving one behind).
-    cmd = f"mount -t tmpfs nefeli-test /var/lib/dhcpcd && exec {dhcpcd} -B -1 -4 -A -f {conf} -c {script} -t 20 eth0"
+    # dhcpcd keeps leases in /var/lib/dhcpcd, whatever its options: a private tmpfs on
+    # /var/lib (in a mount namespace of its own) keeps the test from reading an earlier
+    # lease and from leaving one behind.
+    cmd = (
+        "mount -t tmpfs nefeli-test /var/lib && mkdir /var/lib/dhcpcd && "
+        f"exec {dhcpcd} -B -1 -4 -A -f {conf} -c {script} -t 20 eth0"
+    )
     r = vm.run("unshare", "--mount", "--propagation", "private", "sh", "-c", cmd, timeout=60)
     bound = tmp_path / "dhcpcd.BOUND"
     assert bound.exists(), r.stdout + r.stderr + lab.log_text()[-2000:]
