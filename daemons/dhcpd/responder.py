@@ -61,6 +61,7 @@ __all__ = [
 ROUTER_LIFETIME = 14400
 INFINITE = 0xFFFFFFFF
 BROADCAST_V4 = IPv4Address("255.255.255.255")
+NO_ADDRESS = IPv4Address(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,12 +191,12 @@ def _v4_frame(
 ) -> bytes:
     """RFC 2131 §4.1 destination rules, then the whole frame."""
     nak = reply.options.get(Opt.MESSAGE_TYPE) == bytes((MessageType.NAK,))
-    if req.giaddr != IPv4Address(0):
+    if req.giaddr != NO_ADDRESS:
         # A relay on the link: back to it, at the MAC the request came from.
         dst_ip, dport, dst_mac = req.giaddr, 67, relay_mac or b.mac
     elif nak:
         dst_ip, dport, dst_mac = BROADCAST_V4, 68, BROADCAST_MAC
-    elif req.ciaddr != IPv4Address(0):
+    elif req.ciaddr != NO_ADDRESS:
         dst_ip, dport, dst_mac = req.ciaddr, 68, b.mac
     elif req.broadcast:
         dst_ip, dport, dst_mac = BROADCAST_V4, 68, BROADCAST_MAC
@@ -230,7 +231,6 @@ def answer_dhcpv4(cfg: DhcpdConfig, b: Binding, req: DhcpMessage, src_mac: bytes
         hlen=req.hlen,
         flags=req.flags,
         giaddr=req.giaddr,
-        siaddr=IPv4Address(0),
     )
     opts: dict[int, bytes] = {}
     if mtype == MessageType.REQUEST:
