@@ -92,6 +92,9 @@ class Daemon:
 
     def on_packet(self, pkt: QueuedPacket) -> int:
         if pkt.truncated:
+            # Copied shorter than it is (copy range): not a packet to answer from.
+            self.stats.malformed["truncated"] += 1
+            self.stats.error(f"packet {pkt.packet_id} of queue {pkt.queue} captured truncated")
             return self.error_verdict()
         out = self.dispatcher.handle_ip(pkt.in_ifindex, pkt.payload, pkt.hwaddr, pkt.queue)
         self.deliver(out)
