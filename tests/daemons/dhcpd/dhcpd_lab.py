@@ -162,8 +162,11 @@ class Lab:
         return self.log.read_text() if self.log.exists() else ""
 
     def status(self) -> dict[str, Any]:
-        out = self.ns_run(*DAEMON, "status", "--json", "--url", f"http://127.0.0.1:{self.port}").stdout
-        return json.loads(out)
+        return json.loads(self.status_text("--json"))
+
+    def status_text(self, *flags: str) -> str:
+        """What ``nefeli-dhcpd status`` prints, run where the daemon runs."""
+        return self.ns_run(*DAEMON, "status", *flags, "--url", f"http://127.0.0.1:{self.port}").stdout
 
     def metrics(self) -> str:
         code = f"import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:{self.port}/metrics').read().decode())"

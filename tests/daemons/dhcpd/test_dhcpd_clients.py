@@ -58,6 +58,9 @@ def test_udhcpc_gets_everything(lab: Lab, tmp_path: Path) -> None:
     st = lab.status()
     assert st["queues"]["42"]["drop"] == 2 and st["queues"]["42"]["replies"] == 2
     assert st["bindings"][0]["tap"] == "tap1" and st["bindings"][0]["mtu"] == 1450
+    text = lab.status_text()
+    assert "tap1           02:00:00:00:01:0b  10.0.0.11       vm11" in text
+    assert "42: drop=2  received=2  replies=2" in text
     metrics = lab.metrics()
     assert 'nefeli_dhcpd_packets_total{kind="dhcp",verdict="drop"} 2.0' in metrics
     assert 'nefeli_dhcpd_replies_total{kind="dhcp"} 2.0' in metrics
