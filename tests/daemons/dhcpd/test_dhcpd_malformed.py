@@ -117,7 +117,10 @@ good = bytearray(236 + 4 + 4)
 good[0:4] = b"\x01\x01\x06\x00"; good[28:34] = mac; good[236:240] = b"\x63\x82\x53\x63"; good[240:244] = b"\x35\x01\x01\xff"
 n = 0
 for i in range(10000):
-    if i % 3 == 0:
+    # the first half is all truncated (every burst agrees: batch verdicts), then a mix
+    if i < 5000:
+        p = bytes(good[: rnd.randrange(0, 236)])
+    elif i % 3 == 0:
         p = bytes(good)
     elif i % 3 == 1:
         p = bytes(good[: rnd.randrange(0, 244)])
@@ -143,6 +146,7 @@ def test_flood_of_10000_packets(lab: Lab, tmp_path: Path) -> None:
     # passed by the kernel (the queues are fail-open), never held.
     print(f"flood: {queued} queued, {st['verdicts_sent']} verdicts ({st.get('batch_verdicts_sent')} batches)")
     assert queued == st["verdicts_sent"] and queued > 1000
+    assert st["batch_verdicts_sent"] > 0 and st["malformed"]["dhcp"] > 0
     assert lab.daemon is not None and lab.daemon.poll() is None
     env = udhcpc(vm, tmp_path)
     assert env is not None and env["ip"] == "10.0.0.41"
