@@ -69,40 +69,32 @@ class Dispatcher:
     def handle_ip(self, ifindex: int, payload: bytes, hwaddr: bytes, queue: int | None = None) -> Outcome:
         """A packet from NFQUEUE (an IP packet, no link header)."""
         tap = name_of(ifindex)
+        where = tap or f"ifindex {ifindex}"
         kind = "other"
-        try:
+
+        def answer() -> Outcome:
+            nonlocal kind
             ip = parse_ip(payload)
             kind = _kind(ip.version, ip.proto, ip.payload)
             if tap is None:
-                return self._count(kind, queue, accept(f"{kind} from unknown ifindex {ifindex}: passed"))
+                return accept(f"{kind} from unknown ifindex {ifindex}: passed")
             if kind == "dhcp":
-                udp = parse_udp(ip.payload)
-                out = self.dhcpv4(tap, udp.payload, hwaddr, count=False)
-            elif kind in ("rs", "ns"):
+                return self._dhcpv4(self._config(), tap, parse_udp(ip.payload).payload, _mac(hwaddr))
+            if kind in ("rs", "ns"):
                 assert isinstance(ip.src, IPv6Address) and isinstance(ip.dst, IPv6Address)
-                out = self.nd(tap, ip.payload, ip.src, ip.dst, hwaddr, verify=True, hop_limit=ip.hop_limit, count=False)
-            elif kind == "dhcpv6":
+                return self._nd(self._config(), tap, ip.payload, ip.src, ip.dst, hwaddr, True, ip.hop_limit)
+            if kind == "dhcpv6":
                 assert isinstance(ip.src, IPv6Address)
-                udp = parse_udp(ip.payload)
-                out = self.dhcpv6(tap, udp.payload, ip.src, hwaddr, count=False)
-            else:
-                out = accept(f"packet on {tap} is none of DHCP, RS, NS or DHCPv6: passed")
-        except MalformedPacket as exc:
-            out = self._failed(kind, tap or f"ifindex {ifindex}", f"malformed: {exc.reason}", malformed=True)
-        except Exception as exc:  # noqa: BLE001 - every packet gets a verdict
-            out = self._failed(kind, tap or f"ifindex {ifindex}", f"{type(exc).__name__}: {exc}", unexpected=exc)
+                return self._dhcpv6(self._config(), tap, parse_udp(ip.payload).payload, ip.src, hwaddr)
+            return accept(f"packet on {tap} is none of DHCP, RS, NS or DHCPv6: passed")
+
+        out = self._guarded(lambda: kind, where, answer)
         return self._count(kind, queue, out)
 
-    def dhcpv4(self, tap: str, payload: bytes, hwaddr: bytes = b"", *, count: bool = True) -> Outcome:
+    def dhcpv4(self, tap: str, payload: bytes, hwaddr: bytes = b"") -> Outcome:
         """``hwaddr``: the Ethernet source of the request, when known (NFQUEUE gives it)."""
-        cfg = self._config()
-        try:
-            out = self._dhcpv4(cfg, tap, payload, hwaddr[:6] if len(hwaddr) >= 6 else None)
-        except MalformedPacket as exc:
-            out = self._failed("dhcp", tap, f"malformed: {exc.reason}", malformed=True)
-        except Exception as exc:  # noqa: BLE001
-            out = self._failed("dhcp", tap, f"{type(exc).__name__}: {exc}", unexpected=exc)
-        return self._count("dhcp", None, out) if count else out
+        out = self._guarded(lambda: "dhcp", tap, lambda: self._dhcpv4(self._config(), tap, payload, _mac(hwaddr)))
+        return self._count("dhcp", None, out)
 
     def nd(
         self,
@@ -114,25 +106,29 @@ class Dispatcher:
         *,
         verify: bool,
         hop_limit: int = 255,
-        count: bool = True,
     ) -> Outcome:
         kind = "rs" if icmp[:1] == b"\x85" else "ns" if icmp[:1] == b"\x87" else "other"
-        try:
-            out = self._nd(self._config(), tap, icmp, src, dst, hwaddr, verify, hop_limit)
-        except MalformedPacket as exc:
-            out = self._failed(kind, tap, f"malformed: {exc.reason}", malformed=True)
-        except Exception as exc:  # noqa: BLE001
-            out = self._failed(kind, tap, f"{type(exc).__name__}: {exc}", unexpected=exc)
-        return self._count(kind, None, out) if count else out
+        out = self._guarded(
+            lambda: kind, tap, lambda: self._nd(self._config(), tap, icmp, src, dst, hwaddr, verify, hop_limit)
+        )
+        return self._count(kind, None, out)
 
-    def dhcpv6(self, tap: str, payload: bytes, src: IPv6Address, hwaddr: bytes, *, count: bool = True) -> Outcome:
+    def dhcpv6(self, tap: str, payload: bytes, src: IPv6Address, hwaddr: bytes) -> Outcome:
+        out = self._guarded(lambda: "dhcpv6", tap, lambda: self._dhcpv6(self._config(), tap, payload, src, hwaddr))
+        return self._count("dhcpv6", None, out)
+
+    def _guarded(self, kind: Callable[[], str], where: str, answer: Callable[[], Outcome]) -> Outcome:
+        """``answer()``, or the verdict for a failure: a packet nobody is bound to passes
+        untouched even when it does not decode; one from a bound interface gets the
+        configured error verdict."""
         try:
-            out = self._dhcpv6(self._config(), tap, payload, src, hwaddr)
+            return answer()
         except MalformedPacket as exc:
-            out = self._failed("dhcpv6", tap, f"malformed: {exc.reason}", malformed=True)
-        except Exception as exc:  # noqa: BLE001
-            out = self._failed("dhcpv6", tap, f"{type(exc).__name__}: {exc}", unexpected=exc)
-        return self._count("dhcpv6", None, out) if count else out
+            if where not in self.table:
+                return accept(f"{kind()} on {where}: no binding, passed (malformed: {exc.reason})")
+            return self._failed(kind(), where, f"malformed: {exc.reason}", malformed=True)
+        except Exception as exc:  # noqa: BLE001 - every packet gets a verdict
+            return self._failed(kind(), where, f"{type(exc).__name__}: {exc}", unexpected=exc)
 
     # -- the rules -----------------------------------------------------------
 
@@ -237,3 +233,7 @@ def _kind(version: int, proto: int, payload: bytes) -> str:
     if version == 6 and proto == IPPROTO_ICMPV6 and payload:
         return {133: "rs", 135: "ns"}.get(payload[0], "other")
     return "other"
+
+
+def _mac(hwaddr: bytes) -> bytes | None:
+    return hwaddr[:6] if len(hwaddr) >= 6 else None
