@@ -13,9 +13,14 @@ from yarl import URL
 
 from .config import Config
 from .errors import CliError, Conflict, HttpError
+from .file_attrs import DEFAULT_TYPE, MTIME_HEADER, parse_last_modified, parse_mtime
 
 LISTING_PAGE = 10000
 DIRECTORY_TYPE = "application/directory"
+#: what the client asks for when it creates a container: BLAKE3 blocks (the fast
+#: native hash); servers default to sha256, which every Pithos client can compute
+CONTAINER_HASH = "blake3"
+CONTAINER_BLOCK_SIZE = 4 << 20
 
 
 def quote_path(*parts: str) -> str:
@@ -38,6 +43,7 @@ class RemoteMap:
     hashes: list[str]
     top_hash: str | None  # X-Object-Hash / ETag when the server sent one
     version: str | None
+    mtime_ns: int | None = None  # X-Object-Meta-Mtime, else Last-Modified
 
 
 class Client:
@@ -126,7 +132,9 @@ class Client:
         except HttpError as exc:
             if exc.status != 404:
                 raise
-        await self.request("PUT", self.url(container), ok=(201, 202, 204))
+        await self.request(
+            "PUT", self.url(container), ok=(201, 202, 204), headers={"X-Container-Policy-Block-Hash": CONTAINER_HASH}
+        )
         return await self.head_container(container)
 
     async def list_objects(self, container: str, prefix: str = "", delimiter: str | None = None) -> list[dict[str, Any]]:
@@ -166,7 +174,12 @@ class Client:
             raise CliError(f"server sent a bad hashmap: {body_text(body)[:100]}") from None
         h = {k.lower(): v for k, v in headers.items()}
         top = h.get("x-object-hash")
-        return RemoteMap(m.block_size, m.block_hash, m.size, m.hashes, top.lower() if top else None, h.get("x-object-version"))
+        mtime = parse_mtime(h.get(MTIME_HEADER.lower()))
+        if mtime is None:
+            mtime = parse_last_modified(h.get("last-modified"))
+        return RemoteMap(
+            m.block_size, m.block_hash, m.size, m.hashes, top.lower() if top else None, h.get("x-object-version"), mtime
+        )
 
     async def put_hashmap(
         self,
@@ -177,16 +190,20 @@ class Client:
         *,
         if_match: str | None = None,
         if_none_match: bool = False,
-        content_type: str | None = None,
+        content_type: str = DEFAULT_TYPE,
+        meta: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, str], Any]:
-        """201 (headers) or 409 (missing digests); raises for anything else."""
-        headers = {"Content-Type": "application/json"}
+        """201 (headers) or 409 (missing digests); raises for anything else.
+
+        The body is JSON (`format=json` says so), but Content-Type is the object's own,
+        as Pithos clients send it: the server keeps it as the object's type."""
+        headers = {"Content-Type": content_type}
         if if_match:
             headers["If-Match"] = if_match
         if if_none_match:
             headers["If-None-Match"] = "*"
-        if content_type:
-            headers["X-Object-Content-Type"] = content_type
+        for k, v in (meta or {}).items():
+            headers["X-Object-Meta-" + k] = v
         body = json.dumps({"bytes": size, "hashes": hashes}).encode()
         status, h, resp = await self.request(
             "PUT", self.url(container, obj, "hashmap&format=json"), ok=(201, 409), headers=headers, data=body

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,15 +104,29 @@ def load(args: argparse.Namespace, env: dict[str, str] | None = None) -> Config:
     return Config(url=root, token=token, account=account, api_prefix=prefix)
 
 
+def _connection_options(p: argparse.ArgumentParser, defaults: bool) -> None:
+    # Given on both the main parser and each client command, so they may stand
+    # anywhere on the line; the command's copies default to "absent" so they never
+    # undo a value given before the command name.
+    d: dict[str, object] = {} if defaults else {"default": argparse.SUPPRESS}
+    g = p.add_argument_group("connection")
+    g.add_argument("--url", help="server URL (NEFELI_URL)", **d)  # type: ignore[arg-type]
+    g.add_argument("--token", help="auth token (NEFELI_TOKEN)", **d)  # type: ignore[arg-type]
+    g.add_argument("--account", help="account (NEFELI_ACCOUNT)", **d)  # type: ignore[arg-type]
+    g.add_argument("--config", metavar="FILE", help=f"TOML config file (default {DEFAULT_CONFIG})", **d)  # type: ignore[arg-type]
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output", **d)  # type: ignore[arg-type]
+
+
 def add_options(p: argparse.ArgumentParser) -> None:
     """The connection flags every client command takes."""
-    g = p.add_argument_group("connection")
-    g.add_argument("--url", help="server URL (NEFELI_URL)")
-    g.add_argument("--token", help="auth token (NEFELI_TOKEN)")
-    g.add_argument("--account", help="account (NEFELI_ACCOUNT)")
-    g.add_argument("--config", metavar="FILE", help=f"TOML config file (default {DEFAULT_CONFIG})")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    _connection_options(p, defaults=False)
+
+
+def add_global_options(p: argparse.ArgumentParser) -> None:
+    """The same flags on the main parser (`nefeli -q --url U upload ...`)."""
+    _connection_options(p, defaults=True)
 
 
 def progress_enabled(args: argparse.Namespace) -> bool:
-    return not getattr(args, "quiet", False) and sys.stderr.isatty()
+    """Progress output unless --quiet: a bar on a terminal, plain lines otherwise (cli.progress)."""
+    return not getattr(args, "quiet", False)

@@ -1,7 +1,8 @@
-"""`nefeli`: the command line for users (sync) and admins (store, tokens, volumes).
+"""`nefeli`: the command line of a nefeli node, for its users and its admins.
 
 Each command group lives in its own module and registers itself here through
 a ``register(subparsers)`` function, so this file stays a table of contents.
+The help lists only the commands that are there.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+from . import config as cfgmod
+
 # Modules under cli/ that add subcommands; each has register(subparsers).
 COMMAND_MODULES = [
     "cli.about", "cli.store", "cli.transfer", "cli.sync", "cli.objects", "cli.tokens", "cli.events", "cli.volumes",
@@ -17,7 +20,11 @@ COMMAND_MODULES = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nefeli", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="nefeli", description=__doc__.splitlines()[0].replace("`", ""),
+        epilog="The connection options may also follow the command: nefeli ls -q --url URL.",
+    )
+    cfgmod.add_global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:

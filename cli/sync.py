@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import config as cfgmod
-from .client import Client, RemoteMap, split_target
+from .client import CONTAINER_BLOCK_SIZE, CONTAINER_HASH, Client, ContainerInfo, RemoteMap, split_target
 from .errors import CliError, Conflict, HttpError, command
 from .progress import human
 from .transfer import LocalHashes, Stats, download_file, hash_local, snapshot, upload_file
@@ -256,13 +256,24 @@ async def run_sync(
     rep = Report()
     if prefix and not prefix.endswith("/"):
         prefix += "/"
-    info = await (client.head_container(container) if pull or dry_run else client.ensure_container(container))
-    try:
+    def say(msg: str) -> None:
+        print(msg, file=out, flush=True)
+
+    entries: list[dict[str, Any]] = []
+    if pull or dry_run:
+        try:
+            info = await client.head_container(container)
+        except HttpError as exc:
+            if exc.status != 404 or pull:
+                raise
+            # a dry run to a container that is not there yet: what a real run would create
+            info = ContainerInfo(container, CONTAINER_BLOCK_SIZE, CONTAINER_HASH, {})
+            say(f"create container {container}")
+        else:
+            entries = await client.list_objects(container, prefix)
+    else:
+        info = await client.ensure_container(container)
         entries = await client.list_objects(container, prefix)
-    except HttpError as exc:
-        if exc.status != 404 or not dry_run:
-            raise
-        entries = []
     remote = remote_tree(entries, prefix)
     remote_parents = remote.implied_dirs()
     if pull:
@@ -273,9 +284,6 @@ async def run_sync(
     sem = asyncio.Semaphore(FILES_IN_FLIGHT)
     #: relative names in a file/directory collision: nothing at or under them is changed
     collided: set[str] = set()
-
-    def say(msg: str) -> None:
-        print(msg, file=out, flush=True)
 
     def left_alone(rel: str) -> bool:
         """At or under a name in collision: neither side is changed there."""

@@ -1,8 +1,10 @@
-"""`nefeli token create|list|revoke ACCOUNT --data DIR`: admin, on the server's data dir.
+"""`nefeli token create|list|revoke|key ... --data DIR`: admin, on the server's data dir.
 
 Opens the metadata database (DIR/meta.db) directly through the blocking API
-(SQLite WAL: works while nefeli-blockd runs).  The token is printed once and kept
-only hashed.
+(SQLite WAL: works while nefeli-blockd runs).  A token or key is printed once and
+kept only hashed.  `token key ACCOUNT USER` gives the Swift user ACCOUNT:USER (what
+`swift -U ACCOUNT:USER` and rclone's `user` send as X-Auth-User) a key for
+`GET /auth/v1.0`.
 """
 
 from __future__ import annotations
@@ -80,8 +82,30 @@ def _revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+@command
+def _key(args: argparse.Namespace) -> int:
+    from storage_engine.objects.metadata import MetadataError
+
+    if not args.admin:
+        # The server has no users below an account's admin yet (they need container
+        # ACLs); a key made without --admin would silently be an admin key.
+        raise CliError("token key: users who are not the account's admin are not supported yet; give --admin")
+    user = f"{args.account}:{args.user}"
+    try:
+        with _open(args.data, must_exist=False) as md:
+            md.accounts.ensure(args.account)
+            key = md.tokens.set_key(user, args.account, args.key)
+    except MetadataError as exc:
+        raise CliError(f"token key: {exc}") from None
+    print(key)
+    if sys.stderr.isatty():
+        print(f"Swift user {user!r} (X-Auth-User) for account {args.account!r}; the key is shown only this once",
+              file=sys.stderr)
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("token", help="create, list or revoke API tokens (admin, on the data dir)")
+    p = sub.add_parser("token", help="create, list or revoke API tokens, give Swift keys (admin, on the data dir)")
     tsub = p.add_subparsers(dest="token_command", metavar="ACTION", required=True)
 
     c = tsub.add_parser("create", help="create a token (and the account if missing); prints it once")
@@ -95,6 +119,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.add_argument("account")
     ls.add_argument("--data", default=DEFAULT_DATA, metavar="DIR")
     ls.set_defaults(func=_list)
+
+    k = tsub.add_parser(
+        "key", help="give the Swift user ACCOUNT:USER a key for /auth/v1.0 (prints it)",
+        description="Creates or replaces the key of ACCOUNT:USER (the X-Auth-User of Swift clients). Without "
+        "--key a random one is made. Prints the key once.",
+    )
+    k.add_argument("account")
+    k.add_argument("user")
+    k.add_argument("--key", help="the key (at least 16 characters; default: a random one)")
+    k.add_argument("--admin", action="store_true", help="the user acts as the account's owner")
+    k.add_argument("--data", default=DEFAULT_DATA, metavar="DIR", help="blockd data directory (default %(default)s)")
+    k.set_defaults(func=_key)
 
     r = tsub.add_parser("revoke", help="revoke a token by its number")
     r.add_argument("id", type=int)

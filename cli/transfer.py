@@ -16,6 +16,7 @@ import secrets
 import stat
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
@@ -29,7 +30,10 @@ import hashmaps
 from . import config as cfgmod
 from .client import Client, RemoteMap, split_target
 from .errors import CliError, Conflict, HttpError, command
+from .file_attrs import MTIME_HEADER, format_mtime, guess_content_type
 from .progress import Bar, human
+
+MTIME_META = MTIME_HEADER[len("X-Object-Meta-") :]
 
 HASH_THREADS = 2
 HASH_CHUNK_BLOCKS = 16  # blocks hashed per native call (progress granularity)
@@ -122,8 +126,15 @@ async def upload_file(
     parallel: int = PARALLEL,
     blocks_per_post: int = BLOCKS_PER_POST,
     create_container: bool = True,
+    content_type: str | None = None,
 ) -> Stats:
-    """Upload `path` as CONT/OBJ sending only missing blocks.  Raises Conflict on 412."""
+    """Upload `path` as CONT/OBJ sending only missing blocks.  Raises Conflict on 412.
+
+    The object's Content-Type is ``content_type``, else guessed from OBJ's name; its
+    X-Object-Meta-Mtime is the file's mtime (read before hashing: a later change
+    makes the upload fail or shows as a changed mtime, never a stale one)."""
+    mtime_ns = os.stat(path).st_mtime_ns
+    ctype = content_type or guess_content_type(obj)
     if local is None:
         info = await (client.ensure_container(container) if create_container else client.head_container(container))
         local = await asyncio.to_thread(hash_local, path, info.block_hash, info.block_size, progress)
@@ -133,7 +144,8 @@ async def upload_file(
         for _attempt in range(PUT_ATTEMPTS):
             try:
                 status, headers, missing = await client.put_hashmap(
-                    container, obj, local.size, hexes, if_match=if_match, if_none_match=if_none_match
+                    container, obj, local.size, hexes, if_match=if_match, if_none_match=if_none_match,
+                    content_type=ctype, meta={MTIME_META: format_mtime(mtime_ns)},
                 )
             except HttpError as exc:
                 if exc.status == 412:
@@ -274,11 +286,14 @@ async def download_file(
     expect: Snapshot | bool = False,
     progress: bool = False,
     parallel: int = PARALLEL,
+    make_parents: bool = True,
 ) -> Stats:
     """Fetch CONT/OBJ into `dest`, reusing the blocks an old `dest` already has.
 
     `expect`: a snapshot of `dest` taken when the caller decided to download; if
-    `dest` differs from it at the end, raise Conflict and leave `dest` alone."""
+    `dest` differs from it at the end, raise Conflict and leave `dest` alone.
+    The file gets the object's X-Object-Meta-Mtime (else its Last-Modified) as
+    its mtime.  ``make_parents`` False: a missing parent directory is an error."""
     dest = Path(dest)
     if remote is None:
         remote = await client.get_hashmap(container, obj)
@@ -310,7 +325,10 @@ async def download_file(
         else:
             fetch.append(i)
     stats = Stats()
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    if make_parents:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    elif not dest.parent.is_dir():
+        raise CliError(f"{dest.parent}: no such directory")
     tmp = dest.parent / f".{dest.name}.{secrets.token_hex(4)}.nefeli-part"
     fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
     try:
@@ -408,6 +426,11 @@ async def download_file(
                 os.fchmod(fd, stat.S_IMODE(os.fstat(old_fd).st_mode))
             except OSError:
                 pass
+        if remote.mtime_ns is not None:
+            try:
+                os.utime(fd, ns=(time.time_ns(), remote.mtime_ns))
+            except (OSError, OverflowError, ValueError):
+                stats.extra["warning"] = f"cannot set the mtime of {dest} to {remote.mtime_ns / 1e9:.9f}"
         if expect is not False and snapshot(dest) != expect:
             raise Conflict(f"{dest}: changed locally while downloading; not overwritten")
         os.replace(tmp, dest)
@@ -502,13 +525,18 @@ def _runs(indices: list[int], max_len: int) -> list[tuple[int, int]]:
 @command
 async def _upload(args: argparse.Namespace) -> int:
     cfg = cfgmod.load(args)
-    cont, obj = split_target(args.target)
-    if obj.endswith("/"):
+    if "/" not in args.target.lstrip("/"):
+        raise CliError(f"bad target {args.target!r}: expected CONTAINER/OBJECT, or CONTAINER/ to use the file's name")
+    cont, obj = split_target(args.target, need_object=False)
+    if not obj or obj.endswith("/"):  # CONT/ or CONT/DIR/: named after the file
         obj += Path(args.file).name
     if not os.path.isfile(args.file):
         raise CliError(f"{args.file}: not a regular file")
     async with Client(cfg) as c:
-        st = await upload_file(c, args.file, cont, obj, progress=cfgmod.progress_enabled(args), parallel=args.parallel)
+        st = await upload_file(
+            c, args.file, cont, obj, progress=cfgmod.progress_enabled(args), parallel=args.parallel,
+            content_type=args.content_type,
+        )
     if not args.quiet:
         print(f"{cont}/{obj}: uploaded, sent {st.blocks_sent} blocks ({human(st.bytes_sent)})", file=sys.stderr)
     return 0
@@ -521,8 +549,12 @@ async def _download(args: argparse.Namespace) -> int:
     dest = Path(args.file)
     if dest.is_dir():
         dest = dest / Path(obj).name
+    if not dest.parent.is_dir():  # checked before any request, so nothing is fetched in vain
+        raise CliError(f"{dest.parent}: no such directory")
     async with Client(cfg) as c:
-        st = await download_file(c, cont, obj, dest, progress=cfgmod.progress_enabled(args), parallel=args.parallel)
+        st = await download_file(
+            c, cont, obj, dest, progress=cfgmod.progress_enabled(args), parallel=args.parallel, make_parents=False
+        )
     if not args.quiet:
         print(
             f"{dest}: fetched {st.blocks_fetched} blocks ({human(st.bytes_fetched)}), reused {st.blocks_copied}",
@@ -534,14 +566,23 @@ async def _download(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("upload", help="upload a file, sending only the blocks the server lacks")
+    p = sub.add_parser(
+        "upload", help="upload a file, sending only the blocks the server lacks",
+        description="CONT/ or CONT/DIR/ names the object after the file. The object's Content-Type is guessed "
+        "from its name (--content-type overrides); the file's mtime is kept in X-Object-Meta-Mtime.",
+    )
     p.add_argument("file")
     p.add_argument("target", metavar="CONT/OBJ")
+    p.add_argument("--content-type", metavar="TYPE", help="the object's Content-Type (default: guessed from its name)")
     p.add_argument("--parallel", type=int, default=PARALLEL, help="requests in flight (default %(default)s)")
     cfgmod.add_options(p)
     p.set_defaults(func=_upload)
 
-    p = sub.add_parser("download", help="download an object, fetching only the blocks that differ locally")
+    p = sub.add_parser(
+        "download", help="download an object, fetching only the blocks that differ locally",
+        description="FILE may be an existing directory; a missing directory is an error. The file gets the "
+        "object's X-Object-Meta-Mtime (else its Last-Modified) as its mtime.",
+    )
     p.add_argument("target", metavar="CONT/OBJ")
     p.add_argument("file")
     p.add_argument("--parallel", type=int, default=PARALLEL, help="requests in flight (default %(default)s)")
