@@ -16,6 +16,7 @@ the whole picture).
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import subprocess
@@ -171,9 +172,14 @@ def run_suite(config: Path, workdir: Path, files: tuple[str, ...] = FILES, timeo
 
 @dataclass(frozen=True, slots=True)
 class ListEntry:
-    test_id: str
-    kind: str  # "skip": Swift-internal, never to be copied; "todo": not yet built
+    """One line of the checked-in list: a test id or an fnmatch pattern of them."""
+
+    pattern: str
+    kind: str  # "skip": pins a Swift-internal behaviour, never to be copied; "todo": not built yet
     reason: str
+
+    def matches(self, test_id: str) -> bool:
+        return fnmatch.fnmatchcase(test_id, self.pattern)
 
 
 def read_list(path: Path) -> list[ListEntry]:
@@ -188,10 +194,36 @@ def read_list(path: Path) -> list[ListEntry]:
         if not line or line.startswith("#"):
             continue
         parts = line.split(None, 2)
-        if len(parts) < 3 or parts[0] not in ("skip", "todo") or "::" not in parts[1] or len(parts[2]) < 10:
+        if len(parts) < 3 or parts[0] not in ("skip", "todo") or parts[1].count("::") not in (1, 2) or len(parts[2]) < 10:
             raise ValueError(f"{path.name}:{n}: expected `skip|todo FILE::CLASS::TEST reason`, got {raw!r}")
+        if parts[1].split("::")[0] not in FILES:
+            raise ValueError(f"{path.name}:{n}: {parts[1]} is in no file the suite runs")
         if parts[1] in seen:
             raise ValueError(f"{path.name}:{n}: {parts[1]} listed twice")
         seen.add(parts[1])
         entries.append(ListEntry(parts[1], parts[0], parts[2]))
     return entries
+
+
+@dataclass
+class Verdict:
+    """A run read against the list."""
+
+    unlisted_failures: list[Outcome]
+    listed_passing: list[tuple[ListEntry, Outcome]]
+    unused: list[ListEntry]
+
+
+def judge(run: SuiteRun, entries: list[ListEntry]) -> Verdict:
+    unlisted: list[Outcome] = []
+    passing: list[tuple[ListEntry, Outcome]] = []
+    used: set[str] = set()
+    for o in run.outcomes:
+        hit = next((e for e in entries if e.matches(o.test_id)), None)
+        if hit is not None:
+            used.add(hit.pattern)
+            if o.result == "passed" and "*" not in hit.pattern:
+                passing.append((hit, o))
+        elif o.result == "failed":
+            unlisted.append(o)
+    return Verdict(unlisted, passing, [e for e in entries if e.pattern not in used])
