@@ -1,4 +1,4 @@
-"""Async HTTP client for the nefeli object API (DESIGN.md §3), on aiohttp."""
+"""Async HTTP client for the nefeli object API (docs/blockd.md), on aiohttp."""
 
 from __future__ import annotations
 

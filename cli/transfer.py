@@ -1,4 +1,4 @@
-"""Block-hash upload and download (DESIGN.md §3): only the blocks the other side lacks move.
+"""Block-hash upload and download (docs/blockd.md): only the blocks the other side lacks move.
 
 Upload: hash the file locally (native core), PUT ?hashmap, send the missing blocks
 (several per ``POST ?update``, a few requests in flight, read with os.pread), PUT again.

@@ -1,4 +1,4 @@
-"""Block hashing and Merkle top hashes: pure functions with the rules of DESIGN.md §2."""
+"""Block hashing and Merkle top hashes: pure functions with the rules of docs/hash-schemes.md."""
 
 from .digests import block_digest, block_digests, block_digests_packed, pack, unpack
 from .files import FileHashes, hash_file

@@ -1,4 +1,4 @@
-"""Top hashes over block-digest lists, for both schemes of DESIGN.md §2."""
+"""Top hashes over block-digest lists, for both schemes of docs/hash-schemes.md."""
 
 from __future__ import annotations
 

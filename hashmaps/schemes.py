@@ -1,4 +1,4 @@
-"""The two hash schemes of DESIGN.md §2 and their defaults."""
+"""The two hash schemes of docs/hash-schemes.md and their defaults."""
 
 from __future__ import annotations
 

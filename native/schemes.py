@@ -1,4 +1,4 @@
-"""Constants shared by the C core, its Python twin and hashmaps (DESIGN.md §2)."""
+"""Constants shared by the C core, its Python twin and hashmaps (docs/hash-schemes.md)."""
 
 SCHEME_SHA256 = 1
 SCHEME_BLAKE3 = 2

@@ -1,4 +1,4 @@
-"""Block-hash sync bodies (DESIGN.md §3): the hashmap a client PUTs, the hashmap GET
+"""Block-hash sync bodies (docs/blockd.md): the hashmap a client PUTs, the hashmap GET
 reply, the 409 missing-digest list, and block splitting of `POST ?update` bodies.
 
 A hashmap names an object by its size and the digests of its blocks, so a client can
@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 Scheme = Literal["sha256", "blake3"]
-# SHA-256 of the empty string: the one digest of a 0-byte sha256 object (DESIGN.md §2).
+# SHA-256 of the empty string: the one digest of a 0-byte sha256 object (docs/hash-schemes.md).
 SHA256_EMPTY_HEX = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 MAX_OBJECT_SIZE = 5 * 2**40  # 5 TiB, Swift's largest object
 _HEX = frozenset("0123456789abcdefABCDEF")
@@ -95,7 +95,7 @@ def parse_hashmap(
     Extra keys are ignored, except `block_size` / `block_hash`, which must then agree with
     the container's (hashes of another block size or scheme would name the wrong blocks).
     Digests are normalised to lowercase. A 0-byte object lists no digest, or for sha256
-    [H("")], normalised to [H("")] (DESIGN.md §2). Raises InvalidHashmap (400) or
+    [H("")], normalised to [H("")] (docs/hash-schemes.md). Raises InvalidHashmap (400) or
     HashmapTooLarge (413).
     """
     if block_size <= 0:

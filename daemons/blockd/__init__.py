@@ -1,1 +1,1 @@
-"""nefeli-blockd: the Pithos/Swift object API over the embedded block store (DESIGN.md §3)."""
+"""nefeli-blockd: the Pithos/Swift object API over the embedded block store (docs/blockd.md)."""

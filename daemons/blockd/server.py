@@ -1,4 +1,4 @@
-"""The object API of DESIGN.md §3 as an aiohttp application over an ObjectStore.
+"""The object API of docs/blockd.md as an aiohttp application over an ObjectStore.
 
 One catch-all route: the path is percent-decoded here (from the raw path, so
 `..` cannot be normalised away before it is refused) and split by

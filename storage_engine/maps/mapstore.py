@@ -45,7 +45,7 @@ def _zero_flags(scheme: str, size: int, block_size: int, hashes: Sequence[bytes]
 
 
 def normalize_hashes(scheme: str, size: int, block_size: int, hashes: Sequence[bytes] | bytes) -> list[bytes]:
-    """The canonical hash list for an object, or BadMap (DESIGN.md §3 rules)."""
+    """The canonical hash list for an object, or BadMap (docs/blockd.md rules)."""
     scheme_code(scheme)
     if block_size <= 0 or size < 0:
         raise BadMap("block size must be positive and size not negative")

@@ -1,4 +1,4 @@
-"""hashmaps: the rules of DESIGN.md §2, cross-checked against a plain implementation here."""
+"""hashmaps: the rules of docs/hash-schemes.md, cross-checked against a plain implementation here."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from hashmaps import SHA256_EMPTY, block_digests, hash_file, top_hash
 BS = 4096  # small blocks keep the edge cases cheap; the rules do not depend on size
 
 
-# --- a plain reference, written from DESIGN.md §2 and nothing else -------------------------
+# --- a plain reference, written from docs/hash-schemes.md and nothing else -------------------------
 
 
 def ref_sha256_digests(data: bytes, bs: int) -> list[bytes]:
@@ -68,7 +68,7 @@ def reference(data: bytes, scheme: str, bs: int) -> tuple[list[bytes], bytes]:
 
 
 def test_worked_three_block_sha256_example() -> None:
-    """DESIGN.md: three blocks, top = H(H(h0||h1) || H(h2||0^32))."""
+    """docs/hash-schemes.md: three blocks, top = H(H(h0||h1) || H(h2||0^32))."""
     data = os.urandom(2 * BS) + b"tail" + bytes(100)
     h = [hashlib.sha256(data[i : i + BS].rstrip(b"\0")).digest() for i in range(0, len(data), BS)]
     H = lambda b: hashlib.sha256(b).digest()  # noqa: E731

@@ -24,7 +24,7 @@ DIRECTORY_TYPES: frozenset[str] = frozenset({"application/directory", "applicati
 class MapRef(NamedTuple):
     """Reference to a block map kept in the map store: what identifies an object's content.
 
-    The sha256 top hash identifies content only together with the size (DESIGN §2),
+    The sha256 top hash identifies content only together with the size (docs/hash-schemes.md),
     hence the size is part of the reference.  A NamedTuple: immutable, hashable, and
     cheap to build for every entry of a 10 000-entry listing page."""
 
@@ -115,7 +115,7 @@ class ObjectVersion:
 
     @property
     def etag(self) -> str:
-        """ETag / X-Object-Hash: the lowercase hex top hash (DESIGN §2)."""
+        """ETag / X-Object-Hash: the lowercase hex top hash (docs/hash-schemes.md)."""
         return self.map.hex if self.map is not None else ""
 
     @property

@@ -1,4 +1,4 @@
-"""nefeli-blockd: the block-hash sync protocol exactly as a Pithos client speaks it (DESIGN §3)."""
+"""nefeli-blockd: the block-hash sync protocol exactly as a Pithos client speaks it (docs/blockd.md)."""
 
 from __future__ import annotations
 
