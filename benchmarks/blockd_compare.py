@@ -5,7 +5,12 @@ Same file, same disk, loopback.  Run:  .venv/bin/python benchmarks/blockd_compar
   1. first upload of the file: `nefeli upload` vs `curl -T` to nginx (dav)   goal ≥ 0.7× nginx
   2. re-sync after changing 1 % of it: `nefeli upload` vs `rsync` daemon     goal: faster than rsync
   3. download: `nefeli download` vs `curl` GET from nginx                    goal ≥ 0.7× nginx
-  4. 4 KiB PUT+GET requests/s with 32 concurrent aiohttp clients (nginx for reference)
+  4. 4 KiB PUT+GET requests/s with 32 concurrent aiohttp clients    goal ≥ 0.5× nginx
+     with the server's CPU per request (utime + stime from /proc/PID/stat, every
+     process of the server: nginx's workers too)                     goal ≤ 0.4 ms
+  5. 4 KiB PUT alone and GET alone, p50/p99 latency with 1 and 32 clients
+
+`--only small` runs tests 4-5 alone (no 1 GiB file), each --rounds times.
 
 Test 2 also re-syncs scattered 64 KiB changes into a container of 256 KiB
 blocks, to show what the block size (a container policy) costs there.
@@ -38,6 +43,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -129,41 +136,149 @@ def start_rsyncd(work: Path) -> tuple[subprocess.Popen[bytes], int]:
     return p, port
 
 
-async def small_requests(base: str, headers: dict[str, str], n_clients: int, seconds: float) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and of its children still running
+    (nginx's workers), from /proc/PID/stat."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [pid] + [int(p) for p in _children(pid)]
+    total = 0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat(5))
+    return total / tick
+
+
+def _children(pid: int) -> list[str]:
+    out: list[str] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out += (task / "children").read_text().split()
+        except OSError:
+            pass
+    return out
+
+
+@dataclass
+class SmallRun:
+    """What one timed run of small requests gave."""
+
+    requests: int
+    seconds: float
+    cpu: float  # server CPU seconds spent meanwhile
+    latencies: list[float]  # seconds, one per request
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def cpu_ms(self) -> float:
+        return 1000 * self.cpu / max(1, self.requests)
+
+    def percentile(self, q: float) -> float:
+        lat = sorted(self.latencies)
+        return 1000 * lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")
+
+
+async def small_requests(
+    base: str, headers: dict[str, str], n_clients: int, seconds: float, pid: int, mode: str = "putget"
+) -> SmallRun:
+    """`mode`: putget (each client PUTs then GETs its objects), put, or get (of objects
+    a first pass has PUT, not timed)."""
     import aiohttp
 
     body = os.urandom(4096)
     done = 0
-    stop = time.perf_counter() + seconds
+    lat: list[float] = []
+    stop = 0.0
+
+    async def put(s: aiohttp.ClientSession, url: str) -> None:
+        async with s.put(url, data=body) as r:
+            await r.read()
+            if r.status not in (200, 201, 204):
+                raise SystemExit(f"PUT {url}: {r.status}")
+
+    async def get(s: aiohttp.ClientSession, url: str) -> None:
+        async with s.get(url) as r:
+            got = await r.read()
+            if r.status != 200 or got != body:
+                raise SystemExit(f"GET {url}: {r.status}")
 
     async def worker(k: int, s: aiohttp.ClientSession) -> None:
         nonlocal done
         i = 0
         while time.perf_counter() < stop:
             url = f"{base}/small-{k}-{i % 50}"
-            async with s.put(url, data=body) as r:
-                await r.read()
-                if r.status not in (200, 201, 204):
-                    raise SystemExit(f"PUT {url}: {r.status}")
-            async with s.get(url) as r:
-                got = await r.read()
-                if r.status != 200 or got != body:
-                    raise SystemExit(f"GET {url}: {r.status}")
-            done += 2
+            for op in ((put, get) if mode == "putget" else (put,) if mode == "put" else (get,)):
+                t0 = time.perf_counter()
+                await op(s, url)
+                lat.append(time.perf_counter() - t0)
+                done += 1
             i += 1
 
     conn = aiohttp.TCPConnector(limit=n_clients)
     async with aiohttp.ClientSession(headers=headers, connector=conn) as s:
+        if mode == "get":  # the objects the timed GETs read
+            await asyncio.gather(*(put(s, f"{base}/small-{k}-{i}") for k in range(n_clients) for i in range(50)))
+        wait_md5_backfill()
+        os.sync()  # no writeback of an earlier run in this one (the page cache stays: hot rows)
+        stop = time.perf_counter() + seconds
+        c0 = cpu_seconds(pid)
         t = time.perf_counter()
         await asyncio.gather(*(worker(k, s) for k in range(n_clients)))
-        return done / (time.perf_counter() - t)
+        dt = time.perf_counter() - t
+        return SmallRun(done, dt, cpu_seconds(pid) - c0, lat)
+
+
+def small_tests(
+    targets: dict[str, tuple[str, dict[str, str], int]], rounds: int, seconds: float
+) -> dict[tuple[str, str, int], list[SmallRun]]:
+    """Tests 4 and 5 on every target (name -> base URL, headers, server pid), the
+    targets taking turns in each round."""
+    runs: dict[tuple[str, str, int], list[SmallRun]] = {}
+    plan = [("putget", 32), ("put", 1), ("put", 32), ("get", 1), ("get", 32)]
+    for rnd in range(rounds):
+        for mode, n in plan:
+            for name, (base, headers, pid) in targets.items():
+                run = asyncio.run(small_requests(base, headers, n, seconds, pid, mode))
+                runs.setdefault((name, mode, n), []).append(run)
+        print(f"small round {rnd + 1}: " + ", ".join(
+            f"{name} {mode}×{n} {v[-1].rate:.0f}/s" for (name, mode, n), v in runs.items()), flush=True)
+    return runs
+
+
+def print_small(runs: dict[tuple[str, str, int], list[SmallRun]]) -> None:
+    def med(name: str, mode: str, n: int, f: Callable[[SmallRun], float]) -> float:
+        return median([f(r) for r in runs[(name, mode, n)]])
+
+    rate = med("nefeli", "putget", 32, lambda r: r.rate)
+    rate_n = med("nginx", "putget", 32, lambda r: r.rate)
+    print(f"{'4 4 KiB PUT+GET req/s, 32 clients':<34}{rate:>12.0f}{rate_n:>12.0f}  {rate / rate_n:>5.2f}×  "
+          f"≥ 0.5× nginx: {'MET' if rate / rate_n >= 0.5 else 'MISSED'}")
+    print(f"\n{'server CPU ms per 4 KiB request':<34}{'nefeli':>12}{'nginx':>12}  goal ≤ 0.4 ms (nefeli)")
+    for mode, n in (("putget", 32), ("put", 32), ("get", 32), ("put", 1), ("get", 1)):
+        mine = med("nefeli", mode, n, lambda r: r.cpu_ms)
+        print(f"{f'  {mode.upper()}, {n} client(s)':<34}{mine:>12.3f}{med('nginx', mode, n, lambda r: r.cpu_ms):>12.3f}"
+              f"  {'MET' if mine <= 0.4 else 'MISSED'}")
+    print(f"\n{'latency ms, p50 / p99':<34}{'nefeli':>16}{'nginx':>16}  (req/s nefeli / nginx)")
+    for mode, n in (("put", 1), ("put", 32), ("get", 1), ("get", 32)):
+        cells = []
+        for name in ("nefeli", "nginx"):
+            cells.append(f"{med(name, mode, n, lambda r: r.percentile(0.5)):.2f} / "
+                         f"{med(name, mode, n, lambda r: r.percentile(0.99)):.2f}")
+        print(f"{f'  {mode.upper()} alone, {n} client(s)':<34}{cells[0]:>16}{cells[1]:>16}  "
+              f"({med('nefeli', mode, n, lambda r: r.rate):.0f} / {med('nginx', mode, n, lambda r: r.rate):.0f})")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--dir", default=None, help="work directory (default: a temp dir on the same disk as the repo)")
-    ap.add_argument("--seconds", type=float, default=10.0, help="duration of the small-request test")
+    ap.add_argument("--seconds", type=float, default=10.0, help="duration of each small-request run")
+    ap.add_argument("--only", choices=("all", "small"), default="all", help="small: tests 4-5 alone")
     ap.add_argument("--rounds", type=int, default=3, help="rounds of tests 1-3 (a new file each); medians reported")
     ap.add_argument(
         "--cache", choices=("cold", "warm"), default="cold",
@@ -174,7 +289,7 @@ def main() -> int:
     DROP_CACHES = args.cache == "cold"
     if DROP_CACHES and os.geteuid() != 0:
         raise SystemExit("--cache cold drops the page cache and needs root; run as root or pass --cache warm")
-    for prog in ("nginx", "rsync", "curl"):
+    for prog in ("nginx",) if args.only == "small" else ("nginx", "rsync", "curl"):
         if not shutil.which(prog):
             raise SystemExit(f"needs {prog} (scripts/install-test-peers)")
     work = Path(tempfile.mkdtemp(prefix="blockd-compare-", dir=args.dir or os.environ.get("TMPDIR")))
@@ -214,7 +329,7 @@ def run(args: argparse.Namespace, work: Path) -> int:
     global BLOCKD
     srv = BLOCKD = Server(work / "blockd").start()
     nginx, nport = start_nginx(work)
-    rsyncd, rport = start_rsyncd(work)
+    rsyncd, rport = start_rsyncd(work) if args.only == "all" else (None, 0)
     env = {**os.environ, **srv.env(), "XDG_CONFIG_HOME": str(work / "noconf")}
     nginx_file = work / "nginx-root" / "file.bin"
     import urllib.request
@@ -231,7 +346,7 @@ def run(args: argparse.Namespace, work: Path) -> int:
         t.setdefault(name, []).append(value)
 
     try:
-        for rnd in range(args.rounds):
+        for rnd in range(args.rounds if args.only == "all" else 0):
             # A new file each round, so every nefeli upload is a first upload (no block known);
             # the peers' copies of the last round go too, so theirs are first copies as well.
             write_random_file(src, size, seed=1000 + rnd)
@@ -279,18 +394,27 @@ def run(args: argparse.Namespace, work: Path) -> int:
             out_b.unlink()
             print(f"round {rnd + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in t.items()), flush=True)
 
-        # 4. 4 KiB PUT+GET with 32 clients
+        # 4-5. small requests
         base = f"{srv.url}/object-store/v1/{srv.account}/small"
         req = urllib.request.Request(base, method="PUT", headers={"X-Auth-Token": srv.token})
         urllib.request.urlopen(req).read()
-        rps_nef = asyncio.run(small_requests(base, {"X-Auth-Token": srv.token}, 32, args.seconds))
-        rps_nginx = asyncio.run(small_requests(f"http://127.0.0.1:{nport}/small", {}, 32, args.seconds))
+        assert srv.proc is not None
+        small = small_tests(
+            {"nefeli": (base, {"X-Auth-Token": srv.token}, srv.proc.pid),
+             "nginx": (f"http://127.0.0.1:{nport}/small", {}, nginx.pid)},
+            args.rounds, args.seconds,
+        )
     finally:
         for p in (nginx, rsyncd):
-            p.terminate()
-            p.wait()
+            if p is not None:
+                p.terminate()
+                p.wait()
         srv.stop()
 
+    if args.only == "small":
+        print(f"\n{'test':<34}{'nefeli':>12}{'nginx':>12}  {'ratio':>6}  goal")
+        print_small(small)
+        return 0
     m = {k: median(v) for k, v in t.items()}
     mib = size / MiB
 
@@ -317,7 +441,7 @@ def run(args: argparse.Namespace, work: Path) -> int:
         mine, base_v = m[mine_k], m[base_k]
         print(f"{name:<34}{mine:>10.2f} s{base_v:>10.2f} s  {base_v / mine:>5.2f}×  faster than rsync daemon: "
               f"{'MET' if mine < base_v else 'MISSED'}")
-    print(f"{'4 4 KiB PUT+GET req/s, 32 clients':<34}{rps_nef:>12.0f}{rps_nginx:>12.0f}  {rps_nef / rps_nginx:>5.2f}×  (vs nginx, no goal)")
+    print_small(small)
     print(f"(nefeli-blockd then computed the new content's MD5 in the background, not counted above: "
           f"{m['nefeli md5 after up']:.2f} s after the first upload, {m['nefeli md5 after re-sync']:.2f} s after "
           "the contiguous re-sync; every timed run started once it was done; md5_backfill = \"on-demand\" or "
