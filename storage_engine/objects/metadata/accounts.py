@@ -113,7 +113,7 @@ class Accounts:
 
     async def get(self, name: str) -> Account:
         v.account_name(name)
-        return await self._db.read(_get, name)
+        return await self._db.point_read(_get, name)
 
     async def list(self, *, prefix: str = "", marker: str | None = None, limit: int = 10000) -> list[Account]:
         """Accounts in name order, paged by marker (admin listing)."""

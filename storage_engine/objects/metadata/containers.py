@@ -119,13 +119,13 @@ class Containers:
     async def get(self, account: str, name: str) -> Container:
         v.account_name(account)
         v.container_name(name)
-        return await self._db.read(_get, account, name)
+        return await self._db.point_read(_get, account, name)
 
     async def ref(self, account: str, name: str) -> ContainerRef:
         """The container together with its account's quota and usage (one read)."""
         v.account_name(account)
         v.container_name(name)
-        return await self._db.read(container_ref, account, name)
+        return await self._db.point_read(container_ref, account, name)
 
     async def update(
         self,

@@ -532,7 +532,7 @@ class Objects:
         v.account_name(account)
         v.container_name(container)
         v.object_name(name)
-        return await self._db.read(_get, account, container, name, v.serial(serial))
+        return await self._db.point_read(_get, account, container, name, v.serial(serial))
 
     async def get_for_owner(
         self, account: str, container: str, name: str, *, serial: int | None = None
@@ -542,7 +542,7 @@ class Objects:
         v.account_name(account)
         v.container_name(container)
         v.object_name(name)
-        return await self._db.read(_get_for_owner, account, container, name, v.serial(serial))
+        return await self._db.point_read(_get_for_owner, account, container, name, v.serial(serial))
 
     async def known_md5(self, map: MapRef) -> str | None:
         """The MD5 of ``map``'s content if any version pointing at it has one."""

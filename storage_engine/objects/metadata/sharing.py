@@ -239,7 +239,7 @@ class SharingAPI:
         v.user_name(user)
         if user == account:
             return Permission.WRITE
-        return await self._db.read(_permission, account, container, name, user)
+        return await self._db.point_read(_permission, account, container, name, user)
 
     async def accounts_sharing_with(self, user: str, *, marker: str | None = None, limit: int = 10000) -> list[str]:
         """Accounts (other than ``user``) with an object shared with ``user``, directly,

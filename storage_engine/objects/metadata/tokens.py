@@ -151,7 +151,7 @@ class Tokens:
         """The account a presented X-Auth-Token belongs to; None if unknown or expired."""
         if not isinstance(token, str) or not token or len(token) > 1024:
             return None
-        return await self._db.read(_resolve, token_digest(token), self._clock())
+        return await self._db.point_read(_resolve, token_digest(token), self._clock())
 
     async def revoke(self, token_id: int) -> bool:
         return await self._db.write(_revoke, int(token_id), None)
