@@ -1,10 +1,13 @@
 """The async API for the daemons: every disk or hashing call runs on a thread pool.
 
-The event loop never blocks on the store: each method hands the synchronous
-call to a dedicated executor (not the loop's default one, so store work
-cannot starve other blocking helpers, and not the store's own hashing pool, so
-nested fan-out cannot deadlock).  Waiting for a group commit happens on a
-pool thread too, so many coroutines putting at once share commits.
+The event loop never blocks on the store's disk writes or commits: each method
+hands the synchronous call to a dedicated executor (not the loop's default one,
+so store work cannot starve other blocking helpers, and not the store's own
+hashing pool, so nested fan-out cannot deadlock).  Waiting for a group commit
+happens on a pool thread too, so many coroutines putting at once share commits
+— except ``wait_durable``, which waits for a put begun on the loop (a small
+block: BlockStore.begin_put) through the batch's completion callback, so a
+small put takes no thread at all besides the committer's.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from .blockstore import BlockInfo, BlockItem, BlockStore
+from .commit import Batch, BatchOp
+from .core import PendingPut
 from .config import StoreConfig
 from .gc import GcReport
 from .scrub import ScrubReport
@@ -54,6 +59,34 @@ class AsyncBlockStore:
         instead of one per call (what a small GET's map and block lookups cost)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    async def wait_durable(self, pending: PendingPut) -> None:
+        """Wait until a begin_put is durable and raise what it met (BlockStore.finish_put)."""
+        last = pending.last
+        if last is not None and not last.done:
+            if not self.store.group_commit:  # durability "each": a thread commits it
+                await self.call(self.store.finish_put, pending)
+                return
+            await _batch_done(last)
+        if all(op.applied for op in pending.ops):
+            pending.outcome(self.store.rerun_op)  # raises at once, runs nothing
+        else:  # an op its batch could not commit runs again in a transaction of its own
+            await self.call(pending.outcome, self.store.rerun_op)
+
+    async def commit_ops(self, ops: list[BatchOp]) -> list[BatchOp]:
+        """Index operations group-committed with the puts of the moment; each op's
+        outcome is in its ``value``/``error`` once this returns."""
+        if not self.store.group_commit:  # durability "each": a thread commits them
+            await self.call(self.store.run_ops, ops)
+            return ops
+        await _batch_done(self.store.commit_ops(ops))
+        for op in ops:
+            if not op.applied:
+                try:
+                    op.value = await self.call(self.store.rerun_op, op)
+                except Exception as exc:  # noqa: BLE001 - the op's outcome, for the caller
+                    op.error = exc
+        return ops
 
     async def put(self, scheme: str, data: Any, digest: bytes | None = None, *, verify: bool | None = None) -> bytes:
         return await self.call(self.store.put, scheme, data, digest, verify=verify)
@@ -112,3 +145,16 @@ class AsyncBlockStore:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+async def _batch_done(batch: Batch) -> None:
+    """Until the batch is done, waiting on the loop (woken by its completion callback)."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[None] = loop.create_future()
+    batch.add_done_callback(functools.partial(loop.call_soon_threadsafe, _resolve, fut))
+    await fut
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():  # its waiter may have been cancelled
+        fut.set_result(None)

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,22 @@ class PendingRecord:
     codec: int
 
 
+@dataclass(slots=True)
+class BatchOp:
+    """An index operation committed with a batch, after its records.
+
+    ``fn`` raises the ``isolated`` errors only before it changes anything: such an
+    error is the op's own outcome and the batch commits.  ``applied`` is set once
+    the transaction that ran it has committed; an op whose batch failed as a
+    whole is not applied and may be run again on its own."""
+
+    fn: Callable[[Any], Any]
+    isolated: tuple[type[BaseException], ...] = ()
+    applied: bool = False
+    value: Any = None
+    error: BaseException | None = None
+
+
 @dataclass
 class Batch:
     """Everything that will be made durable by one commit."""
@@ -41,9 +58,12 @@ class Batch:
     seq: int
     records: list[PendingRecord] = field(default_factory=list)
     zero: dict[bytes, int] = field(default_factory=dict)  # key -> raw_len of zero blocks to note
+    ops: list[BatchOp] = field(default_factory=list)  # run after the records, same transaction
     bytes: int = 0
     error: BaseException | None = None
     _done: threading.Event = field(default_factory=threading.Event)
+    _callbacks: list[Callable[[], None]] = field(default_factory=list)
+    _callbacks_lock: threading.Lock = field(default_factory=threading.Lock)
     # Record writes reserved in this batch and not yet finished: the commit waits for
     # them, so it never fsyncs or indexes (or moves a segment's end over) an unwritten record.
     _writes: int = 0
@@ -71,7 +91,7 @@ class Batch:
 
     @property
     def empty(self) -> bool:
-        return not self.records and not self.zero
+        return not self.records and not self.zero and not self.ops
 
     @property
     def done(self) -> bool:
@@ -79,7 +99,22 @@ class Batch:
 
     def finish(self, error: BaseException | None = None) -> None:
         self.error = error
-        self._done.set()
+        with self._callbacks_lock:
+            self._done.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for cb in callbacks:
+            try:
+                cb()
+            except Exception:  # a waiter's bug must not stop the others' wake-up
+                log.exception("batch completion callback failed")
+
+    def add_done_callback(self, cb: Callable[[], None]) -> None:
+        """Call ``cb()`` (on the committing thread) once the batch is done; at once if it is."""
+        with self._callbacks_lock:
+            if not self._done.is_set():
+                self._callbacks.append(cb)
+                return
+        cb()
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until committed; re-raise the commit's error if it failed."""

@@ -19,9 +19,12 @@ class StoreConfig:
     # "each": every put call fsyncs and commits before returning (puts racing
     # each other may still share a commit).  "group": a committer thread
     # collects puts for up to group_window_ms (or group_max_bytes) and makes
-    # them durable with one fdatasync and one LMDB transaction.
+    # them durable with one fdatasync and one LMDB transaction.  The default
+    # window is 0: a commit starts at the first put, and the puts arriving while
+    # it syncs share the next one, so concurrency makes batches without a lone
+    # put waiting (a 2 ms window made a single 4 KiB PUT 3× slower).
     durability: Durability = "group"
-    group_window_ms: float = 2.0
+    group_window_ms: float = 0.0
     group_max_bytes: int = 64 * MiB
     # zstd per block, kept only when it saves at least compress_min_saving.
     compression: bool = True

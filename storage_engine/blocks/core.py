@@ -38,7 +38,7 @@ import native
 from hashmaps import SHA256_EMPTY, block_digest, zero_block_digest
 
 from . import compression
-from .commit import Batch, GroupCommitter, PendingRecord
+from .commit import Batch, BatchOp, GroupCommitter, PendingRecord
 from .config import StoreConfig
 from .errors import (
     BadRecord,
@@ -101,6 +101,32 @@ class BlockInfo:
     @property
     def record_len(self) -> int:
         return 0 if self.zero else HEADER_SIZE + self.stored_len
+
+
+@dataclass(slots=True)
+class PendingPut:
+    """A put whose records are written and whose commit may still be running
+    (BlockStore.begin_put); ``finish_put`` (or an event loop, through
+    ``last.add_done_callback``) waits for it."""
+
+    digests: list[bytes]
+    known: int  # items (non-zero blocks) already stored before this put: dedup hits
+    batches: list[Batch]  # the batches holding its records, in order
+    ops: list[BatchOp]
+    last: Batch | None  # the last batch it joined (records or ops); None: nothing to wait for
+
+    def outcome(self, rerun: Callable[[BatchOp], Any]) -> None:
+        """Raise what the put met once ``last`` is done: a failed commit of its records,
+        else an op's own error.  An op whose batch failed as a whole (not through
+        its records) is run again on its own by ``rerun``."""
+        for b in self.batches:
+            if b.error is not None:
+                raise b.error
+        for op in self.ops:
+            if not op.applied:
+                op.value = rerun(op)
+            elif op.error is not None:
+                raise op.error
 
 
 @dataclass(slots=True)
@@ -363,6 +389,20 @@ class BlockCore:
         duplicate costs one index lookup; new blocks are verified (if asked),
         compressed and checksummed on the store's threads, then appended.
         """
+        pending = self.begin_put(scheme, items, verify=verify)
+        self.finish_put(pending)
+        return pending.digests
+
+    def begin_put(
+        self, scheme: str, items: Iterable[BlockItem], *, verify: bool | None = None, ops: Sequence[BatchOp] = ()
+    ) -> PendingPut:
+        """put_many up to the wait: the new records are written and their batches kicked.
+
+        ``ops`` (e.g. the map reference of the object these blocks make) join the
+        open batch, which commits after every batch holding these records (or with
+        them, in the same transaction): they run after the records are indexed.
+        ``finish_put`` waits and raises what the put met.
+        """
         self.check_writable()
         sc = scheme_code(scheme)
         verify = self.config.verify_on_put if verify is None else verify
@@ -388,6 +428,7 @@ class BlockCore:
 
         zero_keys: dict[bytes, int] = {}
         candidates: dict[bytes, int] = {}
+        item_keys: list[bytes | None] = [None] * len(views)
         for i, mv in enumerate(views):
             if _is_all_zero(mv):
                 expected = SHA256_EMPTY if sc == SHA256 else zero_digest(scheme, len(mv))
@@ -396,7 +437,9 @@ class BlockCore:
                 if sc == BLAKE3:
                     zero_keys[block_key(sc, ds[i])] = len(mv)
                 continue
-            candidates.setdefault(block_key(sc, ds[i]), i)
+            key = block_key(sc, ds[i])
+            item_keys[i] = key
+            candidates.setdefault(key, i)
 
         new: list[int] = []
         unreferenced: list[int] = []
@@ -408,6 +451,8 @@ class BlockCore:
                 elif e.refcount == 0:
                     unreferenced.append(i)
             zero_keys = {k: n for k, n in zero_keys.items() if r.block(k) is None}
+        absent = {item_keys[i] for i in new}
+        known = sum(1 for k in item_keys if k is not None and k not in absent)
         if unreferenced:
             new.extend(self._touch(sc, ds, unreferenced))
 
@@ -427,8 +472,60 @@ class BlockCore:
                 b.zero.update(zero_keys)
             batches[b.seq] = b
             self._kick(b)
-        self._wait(list(batches.values()))
-        return ds
+        ordered = [batches[k] for k in sorted(batches)]
+        last = ordered[-1] if ordered else None
+        if ops:
+            with self._append_lock:
+                self.check_open()
+                last = self._batch  # open now, so no earlier than any batch above
+                last.ops.extend(ops)
+            self._kick(last)
+        return PendingPut(ds, known, ordered, list(ops), last)
+
+    def finish_put(self, pending: PendingPut) -> None:
+        """Wait until a begin_put is durable; raise its error (or its ops' errors)."""
+        if pending.last is not None:
+            try:
+                self._wait([pending.last])
+            except Exception:  # noqa: BLE001 - outcome() tells whose failure it was
+                pass
+        pending.outcome(self.rerun_op)
+
+    def rerun_op(self, op: BatchOp) -> Any:
+        """Run an op its batch could not commit, in a transaction of its own (which
+        may use the reserve, as metadata-only writes do)."""
+        return self.write_meta_grouped(op.fn, op.isolated)
+
+    def commit_ops(self, ops: Sequence[BatchOp]) -> Batch:
+        """Add index operations to the open batch (group-committed with puts); the batch
+        to wait on.  With durability "each", the caller commits: see finish_put."""
+        self.check_writable()
+        with self._append_lock:
+            self.check_open()
+            b = self._batch
+            b.ops.extend(ops)
+        self._kick(b)
+        return b
+
+    def run_ops(self, ops: Sequence[BatchOp]) -> None:
+        """commit_ops and wait: each op's outcome is in its ``value``/``error`` after."""
+        batch = self.commit_ops(ops)
+        try:
+            self._wait([batch])
+        except Exception:  # noqa: BLE001 - the ops run again below
+            pass
+        for op in ops:
+            if not op.applied:
+                try:
+                    op.value = self.rerun_op(op)
+                except Exception as exc:  # noqa: BLE001 - the op's outcome, for the caller
+                    op.error = exc
+
+    @property
+    def group_commit(self) -> bool:
+        """True when a committer thread commits batches (durability "group"): a waiter
+        may then wait on a batch's callback instead of committing itself."""
+        return self._committer is not None
 
     def _touch(self, sc: int, digests: list[bytes], indexes: list[int]) -> list[int]:
         """Mark unreferenced duplicates as just put (GC grace); returns those GC took meanwhile."""
@@ -614,8 +711,23 @@ class BlockCore:
                 if new_ids:
                     fsync_dir(self.seg_dir)
                 flags = {s.id: s.header.flags for s in dirty}
-                with self._index.write() as w:
-                    self._apply_batch(w, batch, ends, flags, new_ids, sealed)
+                ops_ran = True
+                try:
+                    with self._index.write() as w:
+                        self._apply_batch(w, batch, ends, flags, new_ids, sealed, batch.ops)
+                except Exception:
+                    if not batch.ops:
+                        raise
+                    # Maybe an op's own failure: commit the records alone; each op
+                    # is then run again on its own by its waiter (PendingPut.outcome).
+                    for op in batch.ops:
+                        op.value = op.error = None
+                    ops_ran = False
+                    with self._index.write() as w:
+                        self._apply_batch(w, batch, ends, flags, new_ids, sealed, ())
+                if ops_ran:
+                    for op in batch.ops:
+                        op.applied = True
             except BaseException as exc:
                 with self._append_lock:  # the segment rows still have to be written
                     self._dirty |= set(dirty)
@@ -638,6 +750,7 @@ class BlockCore:
         flags: dict[int, int],
         new_ids: set[int],
         sealed: set[int],
+        ops: Sequence[BatchOp],
     ) -> None:
         from .index import SegmentRow
 
@@ -667,6 +780,11 @@ class BlockCore:
         for key, raw_len in batch.zero.items():
             if w.block(key) is None:
                 w.insert_block(key, BlockEntry(0, 0, 0, raw_len, Codec.RAW, FLAG_ZERO, 0, w.now))
+        for op in ops:
+            try:
+                op.value = op.fn(w)
+            except op.isolated as exc:  # raised before it changed anything
+                op.error = exc
 
     @staticmethod
     def _note_next_segment(w: IndexWriter, candidate: int) -> None:

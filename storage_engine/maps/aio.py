@@ -17,6 +17,11 @@ class AsyncMapStore:
         #: the synchronous map store, for jobs that do several lookups in one thread hop
         self.sync = MapStore(parent.store)
 
+    @property
+    def blocks(self) -> AsyncBlockStore:
+        """The async block store the maps live in (whose commits map operations join)."""
+        return self._parent
+
     async def add(
         self, scheme: str, size: int, block_size: int, hashes: Sequence[bytes] | bytes, top: bytes | None = None
     ) -> MapKey:

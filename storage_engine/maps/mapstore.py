@@ -18,6 +18,7 @@ from typing import Any
 
 from hashmaps import SHA256_EMPTY, top_hash
 
+from storage_engine.blocks.commit import BatchOp
 from storage_engine.blocks.core import BlockCore, zero_digest
 from storage_engine.blocks.errors import BadMap, MapNotFound, MissingBlocks, RefcountUnderflow
 from storage_engine.blocks.index import IndexWriter, block_key
@@ -93,6 +94,21 @@ class MapStore:
         BadMap if the list does not fit the size or the top hash; MissingBlocks
         (nothing changed) if a non-zero block it names is not stored.
         """
+        key, op = self.prepare_add(scheme, size, block_size, hashes, top)
+        self.store.write_meta_grouped(op.fn, op.isolated)
+        return key
+
+    def prepare_add(
+        self,
+        scheme: str,
+        size: int,
+        block_size: int,
+        hashes: Sequence[bytes] | bytes,
+        top: bytes | None = None,
+    ) -> tuple[MapKey, BatchOp]:
+        """``add`` as an index operation not yet run: to commit in the same transaction
+        as the blocks it names (BlockStore.begin_put's ``ops``).  BadMap at once; the
+        op fails with MissingBlocks, changing nothing, if a block is absent then."""
         self.store.check_writable()
         hashes = normalize_hashes(scheme, size, block_size, hashes)
         computed = top_hash(hashes, size, scheme)
@@ -100,24 +116,29 @@ class MapStore:
             raise BadMap(f"top hash {bytes(top).hex()} does not match the hash list ({computed.hex()})")
         key = MapKey(scheme, size, computed)
         kb = key.pack()
-        zero = _zero_flags(scheme, size, block_size, hashes)
-        refs = HashMap(key, block_size, hashes, zero).block_refs()
-        blob = encode_map(block_size, hashes, zero)
         sc = scheme_code(scheme)
 
         def apply(w: IndexWriter) -> None:
             rc = w.map_refcount(kb)
-            if rc > 0:
+            if rc > 0:  # most adds: a map stored already (a copy, a re-upload)
                 w.set_map_refcount(kb, rc + 1)
                 return
+            # the first reference: encoded here, in the transaction, only when stored
+            zero = _zero_flags(scheme, size, block_size, hashes)
+            refs = HashMap(key, block_size, hashes, zero).block_refs()
             self.store.apply_refcounts(w, sc, {block_key(sc, d): n for d, n in refs.items()})
-            w.put_map(kb, blob, 1)
+            w.put_map(kb, encode_map(block_size, hashes, zero), 1)
 
-        self.store.write_meta_grouped(apply, _CHECKED_FIRST)
-        return key
+        return key, BatchOp(apply, _CHECKED_FIRST)
 
     def drop(self, key: MapKey) -> int:
         """Drop one reference; the last one unreferences the blocks. Returns the references left."""
+        op = self.prepare_drop(key)
+        result: int = self.store.write_meta_grouped(op.fn, op.isolated)
+        return result
+
+    def prepare_drop(self, key: MapKey) -> BatchOp:
+        """``drop`` as an index operation not yet run (its value: the references left)."""
         self.store.check_writable()
         kb = key.pack()
         sc = scheme_code(key.scheme)
@@ -136,7 +157,7 @@ class MapStore:
             w.delete_map(kb)
             return 0
 
-        return self.store.write_meta_grouped(apply, _CHECKED_FIRST)
+        return BatchOp(apply, _CHECKED_FIRST)
 
     def get(self, key: MapKey) -> HashMap:
         self.store.check_open()

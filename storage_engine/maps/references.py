@@ -11,6 +11,11 @@ metadata (the truth) always in this order:
 2. the metadata commit (one transaction of the service's own store);
 3. ``drop`` for every map the commit released (removed versions) **after** it.
 
+A version made of blocks just put (a small object's one block) takes step 1
+inside the blocks' own commit (``begin_add_with_blocks``): the blocks and the
+reference become durable in one LMDB transaction after one data sync.  Drops
+(step 3) are group-committed with the puts of the moment.
+
 A crash between 1 and 2, or between 2 and 3, therefore leaves at most a leaked
 reference (a refcount one too high: the map and its blocks are kept a little
 longer than needed), never a version whose map or blocks are gone.  GC and
@@ -20,11 +25,13 @@ longer than needed), never a version whose map or blocks are gone.  GC and
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
+from storage_engine.blocks.core import PendingPut
 from storage_engine.blocks.errors import MapNotFound
 
 from .aio import AsyncMapStore
@@ -60,6 +67,7 @@ class MapReferences:
     def __init__(self, maps: AsyncMapStore) -> None:
         self.maps = maps
         self.counters = ReferenceCounters()
+        self._tasks: set[asyncio.Future[None]] = set()  # drops of references a cancelled add left
 
     async def add(self, scheme: str, size: int, block_size: int, digests: Sequence[bytes]) -> MapKey:
         """A new reference on the map of this hash list (step 1). MissingBlocks or
@@ -75,19 +83,60 @@ class MapReferences:
         await self.maps.add(key.scheme, key.size, hmap.block_size, hmap.hashes, key.top)
         self.counters.added += 1
 
+    def begin_add_with_blocks(
+        self, scheme: str, size: int, block_size: int, hashes: Sequence[bytes], items: Sequence[tuple[bytes, Any]]
+    ) -> tuple[MapKey, PendingPut]:
+        """Step 1 in the commit of the blocks the map names: store ``items`` ((digest,
+        buffer) pairs, hashed by the caller) and add the reference in the same
+        block-store commit.  Not a coroutine (cheap for a small block: call it on the
+        loop; on a thread for a large one); ``finish_add_with_blocks`` waits for it.
+        BadMap at once when the list does not fit the size."""
+        key, op = self.maps.sync.prepare_add(scheme, size, block_size, hashes)
+        # verify=False: the caller hashed these very buffers
+        return key, self.maps.blocks.store.begin_put(scheme, items, verify=False, ops=[op])
+
+    async def finish_add_with_blocks(self, key: MapKey, pending: PendingPut) -> None:
+        """Until the blocks and the reference of ``begin_add_with_blocks`` are durable.
+        MissingBlocks if a block went (GC) before the commit; nothing changed then."""
+        try:
+            await self.maps.blocks.wait_durable(pending)
+        except asyncio.CancelledError:
+            # the reference may still land: give it back once it has
+            task = asyncio.ensure_future(self._drop_when_durable(key, pending))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            raise
+        self.counters.added += 1
+
+    async def _drop_when_durable(self, key: MapKey, pending: PendingPut) -> None:
+        try:
+            await self.maps.blocks.wait_durable(pending)
+        except Exception:  # noqa: BLE001 - the reference never landed
+            return
+        self.counters.added += 1
+        await self.drop([key])
+
     async def drop(self, names: Iterable[MapName]) -> None:
-        """Drop one reference on each (step 3). Never raises: the commit it follows is
-        done, and a reference left behind is only a leak that GC reconciles."""
-        for name in names:
-            key = MapKey(*name)
-            try:
-                await self.maps.drop(key)
+        """Drop one reference on each (step 3), all in one block-store commit shared
+        with the puts of the moment. Never raises: the commit it follows is done, and
+        a reference left behind is only a leak that GC reconciles."""
+        keys = [MapKey(*name) for name in names]
+        if not keys:
+            return
+        try:
+            ops = [self.maps.sync.prepare_drop(key) for key in keys]
+            await self.maps.blocks.commit_ops(ops)
+        except Exception:  # noqa: BLE001 - never fail a committed request over bookkeeping
+            log.exception("could not drop %d map reference(s) (GC will reconcile)", len(keys))
+            return
+        for key, op in zip(keys, ops):
+            if op.error is None:
                 self.counters.dropped += 1
-            except MapNotFound:
+            elif isinstance(op.error, MapNotFound):
                 # Already gone: a previous crash lost the add, or verify repaired it.
                 log.warning("map %s was not referenced in the map store", key)
-            except Exception:  # noqa: BLE001 - never fail a committed request over bookkeeping
-                log.exception("could not drop a reference on map %s (GC will reconcile)", key)
+            else:
+                log.error("could not drop a reference on map %s (GC will reconcile): %s", key, op.error)
 
     async def guarded(self, name: MapName, commit: Awaitable[C]) -> C:
         """Run the metadata commit (step 2) that consumes the reference on ``name``

@@ -6,7 +6,15 @@ finish dropping) is there with all its blocks, no index entry points at a torn
 record (scrub re-reads every one), and counters and refcounts agree with the
 maps (verify).  The writer runs puts, map adds and drops and GC on several
 threads, so kills land in appends, group commits, map transactions and
-compactions alike.
+compactions alike; half of its map adds ride in the commit of their own
+blocks (begin_put with the map add as an op) and half of its drops in the
+puts' next commit (run_ops).
+
+The object service is killed the same way (test_kill_9_object_service): its
+one-block PUTs commit block and map reference together, then the metadata;
+deletes and replacements drop references after the metadata commit.  After
+every kill each version the metadata holds has its map and blocks (at most a
+leaked reference, never a missing one), and every write that returned is there.
 
 Also: deterministic torn tails, half-written headers, unknown and orphaned
 segment files, missing segment files.
@@ -63,7 +71,8 @@ def make(r, n):
         return r.randbytes(n // 2) + bytes(n - n // 2)
     return r.randbytes(n)
 
-live = [k for k, _ in MapStore(store).keys()]
+maps = MapStore(store)
+live = [k for k, _ in maps.keys()]
 lock = threading.Lock()
 
 def putter(tid):
@@ -81,10 +90,16 @@ def putter(tid):
             data = b"".join(make(r, BS) for _ in range(size // BS + 1))[:size]
             hashes = block_digests(data, scheme, BS)
             mv = memoryview(data)
-            store.put_many(scheme, [(h, mv[i * BS:(i + 1) * BS]) for i, h in enumerate(hashes) if i * BS < size])
+            items = [(h, mv[i * BS:(i + 1) * BS]) for i, h in enumerate(hashes) if i * BS < size]
             top = top_hash(hashes, size, scheme).hex()
-            log(f"a {scheme} {size} {top}")
-            key = MapStore(store).add(scheme, size, BS, hashes)
+            if r.random() < 0.5:
+                store.put_many(scheme, items)
+                log(f"a {scheme} {size} {top}")
+                key = maps.add(scheme, size, BS, hashes)
+            else:  # the blocks and the map reference in one commit
+                log(f"a {scheme} {size} {top}")
+                key, op = maps.prepare_add(scheme, size, BS, hashes)
+                store.finish_put(store.begin_put(scheme, items, ops=[op]))
             log(f"A {scheme} {size} {top}")
             with lock:
                 live.append(key)
@@ -99,7 +114,13 @@ def maintainer():
                 key = live.pop(r.randrange(len(live)))
         if key is not None:
             log(f"d {key.scheme} {key.size} {key.top.hex()}")
-            MapStore(store).drop(key)
+            if r.random() < 0.5:
+                maps.drop(key)
+            else:  # grouped into the puts' next commit
+                op = maps.prepare_drop(key)
+                store.run_ops([op])
+                if op.error is not None:
+                    raise op.error
             log(f"D {key.scheme} {key.size} {key.top.hex()}")
         if r.random() < 0.25:
             store.gc()  # grace 2 s: this run's puts stay, older garbage goes
@@ -205,6 +226,166 @@ def test_kill_9_writer_group_commit(tmp_path: Path) -> None:
 def test_kill_9_writer_more_iterations(tmp_path: Path) -> None:
     crash_loop(tmp_path / "group", iterations=30, durability="group", seed=2)
     crash_loop(tmp_path / "each", iterations=20, durability="each", seed=3)
+
+
+OBJECT_WRITER = r"""
+import asyncio, hashlib, os, random, sys
+path, log_path, seed, repo = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+sys.path.insert(0, repo)
+from storage_engine.blocks.config import StoreConfig
+from storage_engine.objects.metadata import ContainerPolicy, errors as merr
+from storage_engine.objects.store import ObjectStore
+
+BS = 16384
+fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+def log(text):
+    os.write(fd, (text + "\n").encode())
+
+def source(data):
+    pos = 0
+    async def read(n):
+        nonlocal pos
+        out = data[pos:pos + n]
+        pos += len(out)
+        return out
+    return read
+
+async def worker(s, conts, k):
+    r = random.Random(seed * 1000 + k)
+    while True:
+        cont = r.choice(conts)
+        name = f"{cont.name}/w{k}-{r.randrange(6)}"
+        if r.random() < 0.2:
+            log(f"x {name}")
+            try:
+                await s.delete("a", cont.name, name.split("/", 1)[1], modified_by="a")
+            except merr.ObjectNotFound:
+                pass
+            log(f"X {name}")
+            continue
+        kind = r.random()
+        if kind < 0.3:  # content other writers store too (dedup, shared maps)
+            data = b"shared %d" % r.randrange(8)
+        elif kind < 0.85:  # one block: block and map reference in one commit
+            data = r.randbytes(r.randint(1, BS))
+        else:  # several blocks
+            data = r.randbytes(r.randint(BS + 1, 3 * BS))
+        log(f"w {name}")
+        await s.put_stream("a", cont, name.split("/", 1)[1], source(data), length=len(data), modified_by="a")
+        log(f"W {name} {hashlib.md5(data).hexdigest()}")
+
+async def main():
+    s = await ObjectStore.open(path, store_config=StoreConfig(
+        segment_size=512 * 1024, gc_grace_seconds=2, reserve_bytes=0, threads=2))
+    await s.meta.accounts.ensure("a")
+    conts = []
+    for name, versioning in (("keep", "auto"), ("replace", "none")):
+        try:
+            conts.append(await s.meta.containers.get("a", name))
+        except merr.ContainerNotFound:
+            conts.append(await s.meta.containers.create(
+                "a", name, policy=ContainerPolicy(versioning=versioning, hash_scheme="sha256", block_size=BS)))
+    print("ready", flush=True)
+    await asyncio.gather(*(worker(s, conts, k) for k in range(6)))
+
+asyncio.run(main())
+"""
+
+
+def run_object_writer(data_dir: Path, log_path: Path, seed: int, kill_after: float) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", OBJECT_WRITER, str(data_dir), str(log_path), str(seed), str(REPO)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        if line.strip() != b"ready":
+            proc.kill()
+            raise AssertionError(f"writer did not start: {line!r} {proc.stderr.read()!r}")  # type: ignore[union-attr]
+        time.sleep(kill_after)
+        if proc.poll() is not None:
+            raise AssertionError(f"writer died on its own: {proc.stderr.read()!r}")  # type: ignore[union-attr]
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+
+
+async def check_object_service(data_dir: Path, lines: list[list[str]], state: dict[str, str | None]) -> int:
+    """Every version has its map and blocks; every finished write is what the store
+    holds (names with a write in flight at the kill may hold either); returns how
+    many finished writes were checked.  ``state`` (name -> MD5, None = deleted)
+    carries over between kills."""
+    import hashlib
+
+    from storage_engine.objects.metadata import errors as merr
+    from storage_engine.objects.store import ObjectStore
+
+    in_flight: set[str] = set()
+    for words in lines:
+        op, name = words[0], words[1]
+        if op in "wx":
+            in_flight.add(name)
+        elif op == "W":
+            in_flight.discard(name)
+            state[name] = words[2]
+        elif op == "X":
+            in_flight.discard(name)
+            state[name] = None
+    for name in in_flight:  # either outcome may have landed: unknown until its next finished write
+        state.pop(name, None)
+    s = await ObjectStore.open(data_dir)
+    try:
+        store = s.blocks.store
+        maps = s.maps.sync
+        rows = await s.meta.backend.read(
+            lambda conn: conn.execute(
+                "SELECT map_scheme, map_size, map_hash FROM versions WHERE map_hash IS NOT NULL"
+            ).fetchall()
+        )
+        uses: Counter[MapKey] = Counter(MapKey(sc, size, bytes(top)) for sc, size, top in rows)
+        for key, n in uses.items():
+            assert maps.refcount(key) >= n, (key, maps.refcount(key), n)  # leaked at most
+            hmap = maps.get(key)
+            for i, (h, z) in enumerate(zip(hmap.hashes, hmap.zero)):
+                if not z:
+                    assert block_digest(store.get(key.scheme, h, hmap.block_length(i)), key.scheme) == h
+        checked = 0
+        for name, md5 in state.items():
+            cont, obj = name.split("/", 1)
+            try:
+                v = await s.meta.objects.get("a", cont, obj)
+            except merr.ObjectNotFound:
+                v = None
+            if md5 is None:
+                assert v is None or v.map is None, name
+            else:
+                assert v is not None and v.map is not None, name
+                got = b"".join([bytes(x) async for x in s.read(v)])
+                assert hashlib.md5(got).hexdigest() == md5, name
+            checked += 1
+        report = store.verify()
+        assert report.ok, report.problems[:5]
+        return checked
+    finally:
+        await s.close()
+
+
+def test_kill_9_object_service(tmp_path: Path) -> None:
+    """kill -9 at every commit boundary of a PUT: after the block + map-reference
+    commit and before the metadata commit a reference leaks, nothing more."""
+    import asyncio
+
+    data_dir = tmp_path / "data"
+    rnd = random.Random(7)
+    state: dict[str, str | None] = {}
+    checked = 0
+    for it in range(12):
+        log_path = tmp_path / f"olog{it}"
+        run_object_writer(data_dir, log_path, 700 + it, rnd.uniform(0.1, 0.8))
+        checked += asyncio.run(check_object_service(data_dir, parse(log_path), state))
+    assert checked > 12  # the kills did land while writes were going on
 
 
 # --- deterministic recovery cases --------------------------------------------------------
