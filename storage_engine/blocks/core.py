@@ -463,15 +463,18 @@ class BlockCore:
             def encode(i: int) -> _Encoded:
                 return self._encode(sc, ds[i], views[i], verify and i not in trusted_set)
 
+            # With ops, the committer is kicked once they are in too: with no other put
+            # racing, records and ops then share one batch (one sync, one transaction).
             for enc in self._map(encode, new):
-                b = self._append(enc)
+                b = self._append(enc, kick=not ops)
                 batches[b.seq] = b
         if zero_keys:
             with self._append_lock:
                 b = self._batch
                 b.zero.update(zero_keys)
             batches[b.seq] = b
-            self._kick(b)
+            if not ops:
+                self._kick(b)
         ordered = [batches[k] for k in sorted(batches)]
         last = ordered[-1] if ordered else None
         if ops:
@@ -479,7 +482,7 @@ class BlockCore:
                 self.check_open()
                 last = self._batch  # open now, so no earlier than any batch above
                 last.ops.extend(ops)
-            self._kick(last)
+            self._kick(last)  # an earlier batch of these records was taken by a commit already
         return PendingPut(ds, known, ordered, list(ops), last)
 
     def finish_put(self, pending: PendingPut) -> None:
@@ -578,7 +581,7 @@ class BlockCore:
         header = encode_header(sc, codec, len(payload), len(raw), digest, cks)
         return _Encoded(block_key(sc, digest), header, payload, len(raw), codec)
 
-    def _append(self, enc: _Encoded) -> Batch:
+    def _append(self, enc: _Encoded, kick: bool = True) -> Batch:
         """Reserve space for the record under the append lock, write it outside the lock.
 
         The record joins the batch that was open when its space was reserved; that
@@ -609,7 +612,8 @@ class BlockCore:
                 raise_io_error(exc, f"appending to segment {seg.id}")
             raise
         batch.end_write(PendingRecord(enc.key, seg.id, off, len(enc.payload), enc.raw_len, enc.codec))
-        self._kick(batch)
+        if kick:
+            self._kick(batch)
         return batch
 
     def _write_failed(self, seg: Segment, off: int, rec_len: int, batch: Batch) -> None:

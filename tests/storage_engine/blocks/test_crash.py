@@ -134,11 +134,12 @@ while True:
 
 
 def run_writer(store_dir: Path, log_path: Path, seed: int, durability: str, kill_after: float) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(store_dir), str(log_path), str(seed), str(REPO), durability],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    kill_9_after([WRITER, str(store_dir), str(log_path), str(seed), str(REPO), durability], kill_after)
+
+
+def kill_9_after(args: list[str], kill_after: float) -> None:
+    """Run ``python -c *args``, wait for its "ready", let it work ``kill_after`` s, kill -9 it."""
+    proc = subprocess.Popen([sys.executable, "-c", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         line = proc.stdout.readline()  # type: ignore[union-attr]
         if line.strip() != b"ready":
@@ -293,25 +294,6 @@ asyncio.run(main())
 """
 
 
-def run_object_writer(data_dir: Path, log_path: Path, seed: int, kill_after: float) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", OBJECT_WRITER, str(data_dir), str(log_path), str(seed), str(REPO)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        line = proc.stdout.readline()  # type: ignore[union-attr]
-        if line.strip() != b"ready":
-            proc.kill()
-            raise AssertionError(f"writer did not start: {line!r} {proc.stderr.read()!r}")  # type: ignore[union-attr]
-        time.sleep(kill_after)
-        if proc.poll() is not None:
-            raise AssertionError(f"writer died on its own: {proc.stderr.read()!r}")  # type: ignore[union-attr]
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
-
-
 async def check_object_service(data_dir: Path, lines: list[list[str]], state: dict[str, str | None]) -> int:
     """Every version has its map and blocks; every finished write is what the store
     holds (names with a write in flight at the kill may hold either); returns how
@@ -383,7 +365,7 @@ def test_kill_9_object_service(tmp_path: Path) -> None:
     checked = 0
     for it in range(12):
         log_path = tmp_path / f"olog{it}"
-        run_object_writer(data_dir, log_path, 700 + it, rnd.uniform(0.1, 0.8))
+        kill_9_after([OBJECT_WRITER, str(data_dir), str(log_path), str(700 + it), str(REPO)], rnd.uniform(0.1, 0.8))
         checked += asyncio.run(check_object_service(data_dir, parse(log_path), state))
     assert checked > 12  # the kills did land while writes were going on
 
