@@ -659,7 +659,11 @@ class BlockCore:
 
     def _kick(self, batch: Batch) -> None:
         if self._committer is not None:
-            self._committer.kick(urgent=batch.bytes >= self.config.group_max_bytes)
+            # A batch of small records and index ops commits at once (waiting would only
+            # add latency: the puts arriving meanwhile share the next commit); the
+            # window is for large writes, which it lets share a sync.
+            b = batch.bytes
+            self._committer.kick(urgent=b >= self.config.group_max_bytes or b < self.config.group_at_once_bytes)
 
     def _wait(self, batches: list[Batch]) -> None:
         if not batches:

@@ -22,7 +22,7 @@ BS = 16 * KiB
 
 
 def test_blocks_and_their_map_reference_share_one_commit(tmp_path: Path) -> None:
-    with opened(tmp_path / "s", group_window_ms=0) as store:  # the default
+    with opened(tmp_path / "s", group_window_ms=0) as store:
         maps = MapStore(store)
         data = random.Random(1).randbytes(BS)
         d = block_digest(data, "blake3")
@@ -44,7 +44,7 @@ def test_blocks_and_their_map_reference_share_one_commit(tmp_path: Path) -> None
 
 
 def test_an_op_that_fails_alone_leaves_the_batch_committed(tmp_path: Path) -> None:
-    with opened(tmp_path / "s", group_window_ms=200) as store:
+    with opened(tmp_path / "s", group_window_ms=200, group_at_once_bytes=0) as store:
         maps = MapStore(store)
         rnd = random.Random(2)
         good, other = rnd.randbytes(BS), rnd.randbytes(BS)
@@ -64,7 +64,7 @@ def test_an_op_that_fails_alone_leaves_the_batch_committed(tmp_path: Path) -> No
 
 
 def test_an_op_that_breaks_the_transaction_cannot_fail_the_puts(tmp_path: Path) -> None:
-    with opened(tmp_path / "s", group_window_ms=200) as store:
+    with opened(tmp_path / "s", group_window_ms=200, group_at_once_bytes=0) as store:
         calls: list[str] = []
 
         def broken(w: object) -> None:
