@@ -235,6 +235,7 @@ path, log_path, seed, repo = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.arg
 sys.path.insert(0, repo)
 from storage_engine.blocks.config import StoreConfig
 from storage_engine.objects.metadata import ContainerPolicy, errors as merr
+from storage_engine.objects.byte_sources import BytesSource
 from storage_engine.objects.store import ObjectStore
 
 BS = 16384
@@ -242,15 +243,6 @@ fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
 def log(text):
     os.write(fd, (text + "\n").encode())
-
-def source(data):
-    pos = 0
-    async def read(n):
-        nonlocal pos
-        out = data[pos:pos + n]
-        pos += len(out)
-        return out
-    return read
 
 async def worker(s, conts, k):
     r = random.Random(seed * 1000 + k)
@@ -273,7 +265,7 @@ async def worker(s, conts, k):
         else:  # several blocks
             data = r.randbytes(r.randint(BS + 1, 3 * BS))
         log(f"w {name}")
-        await s.put_stream("a", cont, name.split("/", 1)[1], source(data), length=len(data), modified_by="a")
+        await s.put_stream("a", cont, name.split("/", 1)[1], BytesSource(data), length=len(data), modified_by="a")
         log(f"W {name} {hashlib.md5(data).hexdigest()}")
 
 async def main():
