@@ -42,7 +42,8 @@ class AuthHandler:
         if request.method != "POST":
             raise HTTPError(405, "use POST")
         try:
-            creds = parse_token_request(await read_body(request, MAX_BODY))
+            # no body: the X-Auth-Token header's token (astakosclient's get_endpoints)
+            creds = parse_token_request(await read_body(request, MAX_BODY), request.headers.get("X-Auth-Token"))
         except BadRequest as exc:
             raise HTTPError(400, exc.reason) from None
         account: str | None

@@ -25,6 +25,8 @@ from storage_engine.objects.md5_backfill import Md5Backfill
 from storage_engine.objects.store import ObjectStore
 
 from .accounts import AccountHandler
+from .astakos_account import PREFIX as ACCOUNT_API
+from .astakos_account import AstakosAccountHandler
 from .auth import AuthHandler
 from .capabilities import INFO_PATHS, capabilities
 from .config import BlockdConfig
@@ -60,6 +62,7 @@ class Server:
         hashsync = HashSyncHandler(svc, versions)
         large = LargeObjectHandler(svc, perms, versions, sharing)
         self.auth = AuthHandler(svc)
+        self.astakos_account = AstakosAccountHandler(svc)
         self.accounts = AccountHandler(svc)
         self.containers = ContainerHandler(svc, versions, hashsync)
         self.objects = ObjectHandler(svc, perms, versions, sharing, large, hashsync)
@@ -90,6 +93,8 @@ class Server:
             return await self.auth.auth_v1(request)
         if path.rstrip("/") == "/identity/v2.0/tokens":
             return await self.auth.identity_v2(request)
+        if path.startswith(ACCOUNT_API) or path == ACCOUNT_API.rstrip("/"):
+            return await self.astakos_account.handle(request, path[len(ACCOUNT_API) :])
         if path.startswith(PUBLIC_PREFIX):
             return await self.public.get(request, path[len(PUBLIC_PREFIX) :])
         op = parse_object_path(path)
