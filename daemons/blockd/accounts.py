@@ -18,9 +18,9 @@ from storage_engine.objects.metadata import Account, Subdir
 from storage_engine.objects.metadata import errors as merr
 
 from .http import HTTPError, prefixed
-from .listings import listing_response
+from .listings import listing_head_headers, listing_response
 from .permissions import Permissions
-from .request_context import Req
+from .request_context import Req, metadata_post_status
 from .service import Service
 from .until import until_headers, until_of
 
@@ -36,7 +36,9 @@ class AccountHandler:
             raise HTTPError(405, "method not allowed")
         q = parse_listing_query(r.query, accept=r.headers.get("Accept"))
         names = await self.meta.sharing.accounts_sharing_with(r.user or "", marker=q.marker, limit=q.limit)
-        body = format_account_listing([AccountRecord(n) for n in names], q.format)
+        # kamaki's `sharer list` reads each entry's last_modified (the account's mtime)
+        records = [AccountRecord(n, (await self.meta.accounts.get(n)).mtime) for n in names]
+        body = format_account_listing(records, q.format)
         return listing_response(r, body, q.format, {})
 
     async def handle(self, r: Req) -> web.StreamResponse:
@@ -64,7 +66,7 @@ class AccountHandler:
             if m == "HEAD":
                 if not r.owner:
                     raise HTTPError(403, "forbidden")
-                return web.Response(status=204, headers=headers)
+                return web.Response(status=204, headers=listing_head_headers(r, headers))
             q = parse_listing_query(r.query, accept=r.headers.get("Accept"))
             if until is not None:
                 # Today's containers created by then (deletions are not recorded), usage of then.
@@ -103,7 +105,7 @@ class AccountHandler:
                 await self.meta.accounts.set_groups(acct, {g: sorted(m_) for g, m_ in groups.items()}, replace=replace)
             if policy is not None:  # policies are changed only when given, even by a replacing POST
                 await self.meta.accounts.set_quota(acct, policy.quota)
-            return web.Response(status=202)
+            return web.Response(status=metadata_post_status(r.api))
         raise HTTPError(405, "method not allowed on an account")
 
     @staticmethod
@@ -118,7 +120,7 @@ class AccountHandler:
         }
         h["X-Account-Policy-Quota"] = format_quota(a.quota)
         for k, v in a.meta.items():
-            h["X-Account-Meta-" + k] = v
+            h["X-Account-Meta-" + k.title()] = v  # title case, as Swift sends them
         for g, members in a.groups.items():
             h["X-Account-Group-" + g] = ",".join(members)
         return h

@@ -14,10 +14,10 @@ from storage_engine.objects.metadata import errors as merr
 
 from .hashsync import HashSyncHandler
 from .http import HTTPError, int_header, prefixed
-from .listings import listing_response
+from .listings import listing_head_headers, listing_response
 from .permissions import Permissions
 from .public_paths import public_path
-from .request_context import Req
+from .request_context import Req, metadata_post_status
 from .service import Service
 from .until import until_headers, until_of
 from .versions import Versions
@@ -47,7 +47,7 @@ class ContainerHandler:
             "X-Timestamp": f"{c.created:.5f}",
         }
         for k, v in c.meta.items():
-            h["X-Container-Meta-" + k] = v
+            h["X-Container-Meta-" + k.title()] = v  # title case, as Swift sends them
         return h
 
     async def _container_headers_at(self, acct: str, cont: str, until: float) -> dict[str, str]:
@@ -86,9 +86,10 @@ class ContainerHandler:
                 raise HTTPError(403, "forbidden")
             until = until_of(r)
             if until is not None:
-                return web.Response(status=204, headers=await self._container_headers_at(acct, cont, until))
-            c = await self.meta.containers.get(acct, cont)
-            return web.Response(status=204, headers=self._container_headers(c))
+                headers = await self._container_headers_at(acct, cont, until)
+            else:
+                headers = self._container_headers(await self.meta.containers.get(acct, cont))
+            return web.Response(status=204, headers=listing_head_headers(r, headers))
         if m == "GET":
             c = await self.meta.containers.get(acct, cont)
             q = parse_listing_query(r.query, accept=r.headers.get("Accept"))
@@ -96,6 +97,7 @@ class ContainerHandler:
             page: dict[str, Any] = dict(
                 prefix=q.prefix or None, delimiter=q.delimiter, marker=q.marker, end_marker=q.end_marker,
                 limit=q.limit, shared="shared" in r.query and r.owner, public="public" in r.query and r.owner,
+                path=q.path,  # no subdir entries under path=
             )
             extras: dict[str, ListingExtras] = {}
             if until is not None:
@@ -166,7 +168,7 @@ class ContainerHandler:
                 await self.meta.containers.update(
                     acct, cont, meta=meta if (meta or replace) else None, replace_meta=replace, **changes
                 )
-            return web.Response(status=202)
+            return web.Response(status=metadata_post_status(r.api))
         if m == "DELETE":
             Permissions.require_owner(r)
             if r.api == "pithos" and r.query.get("delimiter"):

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from net.pithos_listing import Format, content_type_for
+from net.pithos_listing import Format, content_type_for, parse_listing_query
 
 from .request_context import Req
 
 
+def listing_head_headers(r: Req, headers: dict[str, str]) -> dict[str, str]:
+    """HEAD of an account or container: its headers, and the Content-Type a GET with
+    the same format (query or Accept) would have, as Swift sends them."""
+    q = parse_listing_query(r.query, accept=r.headers.get("Accept"))
+    return {**headers, "Content-Type": content_type_for(q.format)}
+
+
 def listing_response(r: Req, body: bytes, fmt: Format, headers: dict[str, str]) -> web.Response:
+    headers = dict(headers)
+    headers["Content-Type"] = content_type_for(fmt)  # an empty listing too, as Swift sends it
     if fmt == "plain" and not body:
         return web.Response(status=204, headers=headers)
-    headers = dict(headers)
-    headers["Content-Type"] = content_type_for(fmt)
     if r.method == "HEAD":
         headers["Content-Length"] = "0"
         return web.Response(status=204 if not body else 200, headers=headers)

@@ -78,6 +78,9 @@ async def main(ctx: Context[BlockdConfig]) -> int | None:
             server.make_app(),
             handle_signals=False,
             read_bufsize=READ_BUFSIZE,
+            # A body is stored as sent: Content-Encoding (gzip, ...) is the object's
+            # metadata for whoever reads it, never something the server undoes.
+            auto_decompress=False,
             **runner_options(ctx.prog, cfg.access_log),
         )
         await runner.setup()

@@ -70,6 +70,11 @@ def decode_path(raw: str) -> str:
         raise HTTPError(400, "the path is not valid UTF-8") from None
 
 
+def metadata_post_status(api: str) -> int:
+    """An account or container POST: 204 on the Swift path (as Swift answers), 202 on Pithos'."""
+    return 204 if api == "swift" else 202
+
+
 def truthy(v: str | None) -> bool:
     return (v or "").strip().lower() in ("true", "1", "yes", "on")
 

@@ -59,7 +59,7 @@ class Versions:
         if etag:
             h["ETag"] = etag
         for k, val in v.meta.items():
-            h["X-Object-Meta-" + k] = val
+            h["X-Object-Meta-" + k.title()] = val  # title case, as Swift sends them
         for header, attr in ATTR_HEADERS.items():
             if attr in v.attrs:
                 h[header.title()] = v.attrs[attr]
