@@ -19,6 +19,7 @@ from net.http_errors import InvalidListingQuery, ListingLimitTooLarge
 
 __all__ = [
     "DEFAULT_LIMIT",
+    "MAX_DELIMITER",
     "MAX_LIMIT",
     "AccountRecord",
     "ContainerRecord",
@@ -38,6 +39,8 @@ __all__ = [
 
 DEFAULT_LIMIT = 10000
 MAX_LIMIT = 10000
+#: a delimiter may be any string up to an object name's length
+MAX_DELIMITER = 1024
 Format = Literal["plain", "json", "xml"]
 
 
@@ -239,7 +242,8 @@ def format_account_listing(records: Sequence[AccountRecord], fmt: Format) -> byt
 
 @dataclass(frozen=True, slots=True)
 class ListingQuery:
-    """Validated listing parameters; `path` has already been folded into prefix/delimiter."""
+    """Validated listing parameters; `path` has already been folded into prefix/delimiter,
+    and is kept too: a `path=` listing has no subdir entries."""
 
     limit: int = DEFAULT_LIMIT
     marker: str | None = None
@@ -247,6 +251,7 @@ class ListingQuery:
     prefix: str = ""
     delimiter: str | None = None
     format: Format = "plain"
+    path: str | None = None
 
 
 _FORMATS: dict[str, Format] = {"plain": "plain", "text": "plain", "json": "json", "xml": "xml"}
@@ -308,14 +313,15 @@ def parse_listing_query(
         if len(digits) > len(str(max_limit)) or int(digits) > max_limit:
             raise ListingLimitTooLarge(f"Maximum limit is {max_limit}")
         limit = int(digits)
-    delimiter = _text_param(params, "delimiter")
-    if delimiter is not None and len(delimiter) != 1:
-        raise InvalidListingQuery("delimiter must be a single character")
+    delimiter = _text_param(params, "delimiter")  # one character or several (Swift >= 2.26)
+    if delimiter is not None and len(delimiter.encode("utf-8")) > MAX_DELIMITER:
+        raise InvalidListingQuery(f"delimiter longer than {MAX_DELIMITER} bytes")
     prefix = _text_param(params, "prefix") or ""
     path = _text_param(params, "path")
     if "path" in params:
         prefix = path.rstrip("/") + "/" if path else ""
         delimiter = "/"
+        path = path or ""
     raw_format = params.get("format")
     if raw_format:
         fmt = _FORMATS.get(raw_format.lower())
@@ -330,4 +336,5 @@ def parse_listing_query(
         prefix=prefix,
         delimiter=delimiter,
         format=fmt,
+        path=path,
     )

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from net.http_errors import InvalidListingQuery, ListingLimitTooLarge, ProtocolError
 from net.pithos_listing import (
+    MAX_DELIMITER,
     AccountRecord,
     ContainerRecord,
     ListingQuery,
@@ -207,9 +208,11 @@ def test_path(path: str, prefix: str) -> None:
 
 def test_delimiter_and_text_params() -> None:
     assert parse_listing_query({"delimiter": "é"}).delimiter == "é"
-    for bad in ("//", "ab"):
-        with pytest.raises(InvalidListingQuery, match="single character"):
-            parse_listing_query({"delimiter": bad})
+    # several characters, as Swift 2.26 and later take them
+    assert parse_listing_query({"delimiter": "-/"}).delimiter == "-/"
+    assert parse_listing_query({"delimiter": "é" * 512}).delimiter == "é" * 512
+    with pytest.raises(InvalidListingQuery, match="longer than"):
+        parse_listing_query({"delimiter": "é" * 513})
     for key in ("marker", "end_marker", "prefix", "delimiter", "path"):
         with pytest.raises(InvalidListingQuery, match="NUL"):
             parse_listing_query({key: "\x00" if key == "delimiter" else "a\x00"})
@@ -299,5 +302,5 @@ def test_arbitrary_params_only_raise_typed_errors(params: dict[str, str], accept
     except ProtocolError:
         return
     assert 0 <= q.limit <= 10000
-    assert q.delimiter is None or len(q.delimiter) == 1
+    assert q.delimiter is None or 0 < len(q.delimiter.encode()) <= MAX_DELIMITER
     assert q.format in ("plain", "json", "xml")

@@ -15,6 +15,11 @@ including the first delimiter)``; entries are unique and in name order; a subdir
 equal to the marker is left out (it was the last entry of the previous page); the
 first ``limit`` entries are returned.  Paging with marker = last entry's name
 therefore never repeats nor skips an entry.
+
+Pithos' and Swift's ``path=p`` is prefix ``p/`` and delimiter ``/`` without subdir
+entries: the objects directly under ``p/`` (a name ending in the delimiter, a
+directory marker such as ``p/sub/``, is one of them; ``p/`` itself is not), and
+nothing deeper — each deeper subtree still costs one seek.
 """
 
 from __future__ import annotations
@@ -131,8 +136,10 @@ def collapse(
     end_marker: str | None,
     limit: int,
     keep: Callable[[Row], bool] | None = None,
+    path_mode: bool = False,
 ) -> list[Row | Subdir]:
-    """One listing page (see the module docstring for the semantics)."""
+    """One listing page (see the module docstring for the semantics; ``path_mode``:
+    ``path=``, no subdir entries)."""
     out: list[Row | Subdir] = []
     lo, incl = prefix, True
     if marker is not None and marker >= prefix:
@@ -151,14 +158,19 @@ def collapse(
             for row in rows:
                 seen += 1
                 name: str = row[_NAME]
+                if path_mode and name == prefix:
+                    lo, incl = name, False
+                    continue
                 if delimiter:
                     i = name.find(delimiter, plen)
+                    if i >= 0 and path_mode and i + len(delimiter) == len(name):
+                        i = -1  # a name ending in the delimiter is listed as itself
                     if i >= 0:
                         if keep is not None and not keep(row):
                             lo, incl = name, False
                             continue
                         sub = name[: i + len(delimiter)]
-                        if sub != marker:
+                        if sub != marker and not path_mode:
                             out.append(Subdir(sub))
                         nxt = upper_bound(sub)
                         if nxt is None:
@@ -198,6 +210,7 @@ def _list_objects(
     as_user: str | None,
     shared: bool,
     public: bool,
+    path_mode: bool = False,
 ) -> list[ObjectVersion | Subdir]:
     ref = container_ref(conn, account, container)
     fetch = fetcher(conn, OBJECT_QUERIES, ref.id)
@@ -224,7 +237,8 @@ def _list_objects(
             owner_index is not None and owner_index.governing(row[_NAME]) is not None
         )
     rows = collapse(
-        fetch, prefix=prefix, delimiter=delimiter, marker=marker, end_marker=end_marker, limit=limit, keep=keep
+        fetch, prefix=prefix, delimiter=delimiter, marker=marker, end_marker=end_marker, limit=limit, keep=keep,
+        path_mode=path_mode,
     )
     return [r if isinstance(r, Subdir) else version_record(account, container, r) for r in rows]
 
@@ -305,7 +319,8 @@ class Listing:
     ) -> list[ObjectVersion | Subdir]:
         """One page of a container listing: current versions and ``Subdir`` entries.
 
-        ``path`` (Pithos) overrides prefix/delimiter with ``path/`` and ``/``.
+        ``path`` (Pithos, Swift) overrides prefix/delimiter with ``path/`` and ``/``
+        and lists no subdir entries.
         ``as_user`` other than the owner restricts the listing to what that user may
         read; ``shared``/``public`` (owner) to objects shared / published."""
         prefix, delimiter = listing_args(prefix, delimiter, marker, end_marker, limit, path)
@@ -314,7 +329,8 @@ class Listing:
         if as_user is not None:
             v.user_name(as_user)
         return await self._db.read(
-            _list_objects, account, container, prefix, delimiter, marker, end_marker, limit, as_user, shared, public
+            _list_objects, account, container, prefix, delimiter, marker, end_marker, limit, as_user, shared, public,
+            path is not None,
         )
 
     async def objects_with_extras(
@@ -338,7 +354,7 @@ class Listing:
         v.container_name(container)
         return await self._db.read(
             _list_objects_with_extras, account, container, prefix, delimiter, marker, end_marker, limit, None,
-            shared, public,
+            shared, public, path is not None,
         )
 
     async def containers(

@@ -146,16 +146,28 @@ async def test_swift_delimiter_examples(md: MetadataStore) -> None:
 
 
 async def test_pithos_path(md: MetadataStore) -> None:
-    await _names(md, ["photos", "photos/", "photos/a.jpg", "photos/2024/b.jpg", "photosx", "top"])
+    """path=p: the objects directly under p/, no subdir entries (Pithos and Swift); p/
+    itself is not listed, a marker ending in '/' just under it is."""
+    await _names(md, ["photos", "photos/", "photos/a.jpg", "photos/2024/b.jpg", "photos/2025/", "photos/2025/c",
+                      "photosx", "top"])
     page = await md.listing.objects(A, "c", path="photos")
     assert [(type(e).__name__, e.name) for e in page] == [
-        ("ObjectVersion", "photos/"),
-        ("Subdir", "photos/2024/"),
+        ("ObjectVersion", "photos/2025/"),
         ("ObjectVersion", "photos/a.jpg"),
     ]
     assert await md.listing.objects(A, "c", path="photos/") == page
     top = await md.listing.objects(A, "c", path="")
     assert [e.name for e in top] == ["photos", "photos/", "photosx", "top"]
+    # paging: the limit counts objects only, and a marker inside a skipped subtree works
+    assert [e.name for e in await md.listing.objects(A, "c", path="photos", limit=1)] == ["photos/2025/"]
+    later = await md.listing.objects(A, "c", path="photos", marker="photos/2025/")
+    assert [e.name for e in later] == ["photos/a.jpg"]
+    # the same without path: prefix + delimiter, with the subdir entries
+    both = await md.listing.objects(A, "c", prefix="photos/", delimiter="/")
+    assert [(type(e).__name__, e.name) for e in both] == [
+        ("ObjectVersion", "photos/"), ("Subdir", "photos/2024/"), ("Subdir", "photos/2025/"),
+        ("ObjectVersion", "photos/a.jpg"),
+    ]
 
 
 async def test_listing_entries_carry_what_json_listings_need(md: MetadataStore) -> None:
