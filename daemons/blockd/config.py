@@ -38,8 +38,11 @@ class BlockdConfig:
         help="base URL clients reach this server at (X-Storage-Url, public URLs); "
         "empty: taken from each request's Host",
     )
+    # sha256 by default: Pithos clients (kamaki, astakosclient) hash blocks themselves
+    # with the container's scheme through hashlib, which has no BLAKE3.  Containers
+    # keep the scheme they were made with; the nefeli client asks for blake3.
     default_hash: Literal["blake3", "sha256"] = setting(
-        "blake3", help="hash scheme of new containers (X-Container-Policy-Block-Hash overrides)"
+        "sha256", help="hash scheme of new containers (X-Container-Policy-Block-Hash overrides)"
     )
     default_block_size: int = setting(
         4 * MiB, help="block size of new containers in bytes", validate=_block_size, reloadable=False

@@ -32,6 +32,9 @@ def test_container_head_block_policy(daemon: Daemon) -> None:
     assert r.h("X-Container-Block-Hash") == "sha256"
     r = c.request("HEAD", c.p("b3"))
     assert r.h("X-Container-Block-Hash") == "blake3"
+    # without a policy: sha256, what every Pithos client can compute
+    assert c.put_container("plain").status == 201
+    assert c.request("HEAD", c.p("plain")).h("X-Container-Block-Hash") == "sha256"
 
 
 def test_hashmap_put_409_update_put_201(daemon: Daemon) -> None:
