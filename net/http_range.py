@@ -342,20 +342,23 @@ class UpdatePlan:
     length: int
 
 
-def plan_update(rng: UpdateRange, object_size: int, data_length: int) -> UpdatePlan:
+def plan_update(rng: UpdateRange, object_size: int, data_length: int, *, from_source: bool = False) -> UpdatePlan:
     """Check a partial update against the object (Pithos semantics) and place the data.
 
     `data_length` is the body's Content-Length (or the X-Source-Object's size). A start
-    past the end is 416; a range length that differs from the data is 400; a total that
-    differs from the object size, or a write that would grow an object whose total was
-    given, is 416 (the client asked for a size check).
+    past the end is 416; a range length that differs from the data is 400, except that
+    data from a source object (``from_source``) longer than the range is cut to it, as
+    Pithos does (kamaki's `file truncate` sends the object itself as the source with
+    the range `0-N` and X-Object-Bytes); a total that differs from the object size, or
+    a write that would grow an object whose total was given, is 416 (the client asked
+    for a size check).
     """
     offset = object_size if rng.start is None else rng.start
     if offset > object_size:
         raise RangeNotSatisfiable("the update starts past the end of the object", object_size)
     if rng.start is not None and rng.end is not None:
         length = rng.end - rng.start + 1
-        if length != data_length:
+        if length != data_length and not (from_source and length < data_length):
             raise InvalidContentRange(f"Content-Range covers {length} bytes but {data_length} were supplied")
     else:
         length = data_length

@@ -78,6 +78,12 @@ class ObjectHandler:
                 return await self.large.delete(r)
             acct, cont, name = r.names
             await self.perms.require_write(r, acct, cont, name)
+            delimiter = r.query.get("delimiter")
+            if delimiter and r.api == "pithos":
+                # kamaki's `file delete -r`: the marker and all under it, in one transaction
+                Permissions.require_owner(r)
+                await self.service.store.delete_tree(acct, cont, name, delimiter=delimiter, modified_by=r.user or acct)
+                return web.Response(status=204)
             await self.service.store.delete(acct, cont, name, modified_by=r.user or acct)
             return web.Response(status=204)
         if m in ("COPY", "MOVE"):
@@ -349,7 +355,7 @@ class ObjectHandler:
 
         if rng is None:
             rng = UpdateRange(None)  # data without a range (X-Source-Object alone) appends
-        plan = plan_update(rng, cur.size, data_length)
+        plan = plan_update(rng, cur.size, data_length, from_source=bool(source_ref))
         result = await self.service.store.update_range(
             acct, c, name, offset=plan.offset, length=plan.length, source=source,
             truncate=truncate, modified_by=r.user or acct,

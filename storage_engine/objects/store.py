@@ -752,6 +752,15 @@ class ObjectStore:
         await self.refs.drop(result.dropped_maps)
         return result
 
+    async def delete_tree(self, account: str, container: str, name: str, *, delimiter: str, modified_by: str) -> int:
+        """The object and everything under ``name + delimiter``, in one transaction
+        (Pithos' object DELETE with ``delimiter``).  Returns how many were deleted."""
+        result = await self.meta.objects.delete_tree(
+            account, container, name, delimiter=delimiter, modified_by=modified_by
+        )
+        await self.refs.drop(result.dropped_maps)
+        return result.deleted
+
     async def delete_objects(self, account: str, container: str, *, modified_by: str, batch: int = 1000) -> int:
         """Delete every current object of the container (Pithos ``DELETE ?delimiter``),
         each as ``delete`` does (a marker under versioning auto), batch by batch;

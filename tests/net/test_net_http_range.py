@@ -310,6 +310,10 @@ def test_plan_update() -> None:
     assert ei.value.content_range == "bytes */100"
     with pytest.raises(InvalidContentRange):
         plan_update(p("bytes 10-19/*"), 100, 11)  # body length differs from the range
+    # a source object longer than the range is cut to it (kamaki's truncate: 0-8 of itself)
+    assert plan_update(p("bytes 0-8/*"), 36, 36, from_source=True) == UpdatePlan(0, 9)
+    with pytest.raises(InvalidContentRange):
+        plan_update(p("bytes 0-8/*"), 36, 5, from_source=True)  # a shorter source still is not enough
     with pytest.raises(RangeNotSatisfiable):
         plan_update(p("bytes 10-19/50"), 100, 10)  # total differs from the object size
     with pytest.raises(RangeNotSatisfiable):

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from . import errors
 from . import validation as v
 from .db import Backend
+from .keys import upper_bound
 from .public import public_token
 from .records import (
     BatchDeleteResult,
@@ -310,6 +311,31 @@ def _delete_batch(
     )
 
 
+def _delete_tree(
+    conn: sqlite3.Connection, account: str, container: str, name: str, delimiter: str, modified_by: str, now: float
+) -> BatchDeleteResult:
+    ref = container_ref(conn, account, container)
+    below = name + delimiter
+    hi = upper_bound(below)
+    rows = conn.execute(
+        f"SELECT {VERSION_COLUMNS} FROM versions INDEXED BY versions_current "
+        "WHERE container_id = ? AND state = 'normal' AND (name = ? OR (name >= ? AND (? IS NULL OR name < ?))) "
+        "ORDER BY name",
+        (ref.id, name, below, hi, hi),
+    ).fetchall()
+    if not rows:
+        raise errors.ObjectNotFound(f"object {account}/{container}/{name} not found")
+    dropped: list[MapRef | None] = []
+    for cur in rows:
+        dropped += _delete_current(conn, ref, tuple(cur), modified_by, now)[2]
+    return BatchDeleteResult(
+        deleted=len(rows),
+        more=False,
+        freed_maps=unreferenced(conn, dropped),
+        dropped_maps=tuple(m for m in dropped if m is not None),
+    )
+
+
 def _version_row(conn: sqlite3.Connection, ref: ContainerRef, name: str, serial: int | None) -> Row:
     """The current version, or version ``serial`` of this object if it is still live."""
     c = ref.container
@@ -576,6 +602,22 @@ class Objects:
         v.object_name(name)
         v.user_name(modified_by)
         return await self._db.write(_delete, account, container, name, modified_by, self._clock())
+
+    async def delete_tree(
+        self, account: str, container: str, name: str, *, delimiter: str, modified_by: str
+    ) -> BatchDeleteResult:
+        """Pithos' object DELETE with ``delimiter``: the object ``name`` (a directory
+        marker, say) and every current object under ``name + delimiter``, each as
+        ``delete`` does, in one transaction: a crash leaves all of them or none.
+        ObjectNotFound when there is nothing at or under the name."""
+        v.account_name(account)
+        v.container_name(container)
+        v.object_name(name)
+        v.user_name(modified_by)
+        v.listing_string(delimiter, "delimiter")
+        if not delimiter:
+            raise errors.InvalidArgument("delimiter must not be empty")
+        return await self._db.write(_delete_tree, account, container, name, delimiter, modified_by, self._clock())
 
     async def delete_batch(
         self, account: str, container: str, *, modified_by: str, limit: int = 1000
