@@ -69,6 +69,7 @@ def test_judge_reads_a_run_against_the_list() -> None:
 
 @pytest.mark.peer("swift-functional")
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # about 2 minutes alone; far more on a loaded machine
 def test_swift_functional_suite(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     if not sfs.installed():
         require_program(str(sfs.VENV_PYTHON))  # skips, or fails under CI=true
