@@ -18,7 +18,7 @@ if __package__ in (None, ""):  # python daemons/blockd/main.py
 
 from aiohttp import web  # noqa: E402
 
-from daemons.runtime import App, Context, open_listener, runner_options  # noqa: E402
+from daemons.runtime import App, Context, open_listener, runner_options, start_sites  # noqa: E402
 from daemons.blockd.config import BlockdConfig  # noqa: E402
 from daemons.blockd.server import Server  # noqa: E402
 from daemons.blockd.volumes_service import VOLUME_FIELDS, VolumesService  # noqa: E402
@@ -84,16 +84,10 @@ async def main(ctx: Context[BlockdConfig]) -> int | None:
             **runner_options(ctx.prog, cfg.access_log),
         )
         await runner.setup()
-        volumes = await VolumesService.start(ctx, store)  # the `nbd` listener, before close_unused()
+        volumes = await VolumesService.start(ctx, store)  # the `nbd` listener, before close_unused_sockets()
         server.service.metrics.sampled("volumes", VOLUME_FIELDS, volumes.stats)
-        where: list[str] = []
-        for sock in open_listener(ctx.sockets, "http", cfg.listen, default=True):
-            site = web.SockSite(runner, sock)
-            await site.start()
-            where.append(site.name)
-        ignored = ctx.sockets.close_unused()
-        if ignored:
-            ctx.log.warning("closed inherited sockets nefeli-blockd does not serve: %s", ", ".join(ignored))
+        where = await start_sites(runner, open_listener(ctx.sockets, "http", cfg.listen, default=True))
+        ctx.close_unused_sockets()
 
         @ctx.on_reload
         async def reloaded(new: BlockdConfig) -> None:

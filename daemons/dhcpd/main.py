@@ -36,7 +36,7 @@ from daemons.dhcpd.queue_reader import QueueError, QueueReader  # noqa: E402
 from daemons.dhcpd.responder import Outcome, router_advertisement  # noqa: E402
 from daemons.dhcpd.watcher import watch_bindings  # noqa: E402
 from daemons.dhcpd.web import make_app  # noqa: E402
-from daemons.runtime import App, ConfigError, ConfigLoader, Context, Loaded, open_listener  # noqa: E402
+from daemons.runtime import App, ConfigError, ConfigLoader, Context, Loaded, open_listener, start_sites  # noqa: E402
 from daemons.runtime.config import CliArgs  # noqa: E402
 from net.nfqueue import NF_ACCEPT, NF_DROP, QueuedPacket  # noqa: E402
 
@@ -223,15 +223,9 @@ async def main(ctx: Context[DhcpdConfig]) -> int:
         if socks:
             runner = web.AppRunner(make_app(d.stats, d.table, d.extra_status), access_log=None, handle_signals=False)
             await runner.setup()
-            names = []
-            for sock in socks:
-                site = web.SockSite(runner, sock)
-                await site.start()
-                names.append(site.name)
+            names = await start_sites(runner, socks)
             where = f", /metrics on {', '.join(names)}"
-        ignored = ctx.sockets.close_unused()
-        if ignored:
-            ctx.log.warning("closed inherited sockets nefeli-dhcpd does not serve: %s", ", ".join(ignored))
+        ctx.close_unused_sockets()
         if pidfile is not None:
             try:
                 pidfile.write_text(f"{os.getpid()}\n")

@@ -36,7 +36,7 @@ from daemons.eventd.metrics import SPOOL_FIELDS, EventdMetrics  # noqa: E402
 from daemons.eventd.publisher import Publisher, PublisherSettings, redact  # noqa: E402
 from daemons.eventd.spool import WAKE_FILE, Spool, SpoolError, SpooledMessage  # noqa: E402
 from daemons.eventd.tracker import BatchResult, GanetiState, JobTracker  # noqa: E402
-from daemons.runtime import App, Context, open_listener, runner_options  # noqa: E402
+from daemons.runtime import App, Context, open_listener, runner_options, start_sites  # noqa: E402
 from net.ganeti_job import job_id_from_name  # noqa: E402
 
 QUEUE_MASK = Mask.MOVED_TO | Mask.CLOSE_WRITE | Mask.MOVED_FROM | Mask.DELETE | Mask.ONLYDIR
@@ -291,14 +291,8 @@ async def main(ctx: Context[EventdConfig]) -> int | None:
             **runner_options(ctx.prog, cfg.access_log),
         )
         await runner.setup()
-        where: list[str] = []
-        for sock in open_listener(ctx.sockets, "http", cfg.listen, default=True):
-            site = web.SockSite(runner, sock)
-            await site.start()
-            where.append(site.name)
-        ignored = ctx.sockets.close_unused()
-        if ignored:
-            ctx.log.warning("closed inherited sockets nefeli-eventd does not serve: %s", ", ".join(ignored))
+        where = await start_sites(runner, open_listener(ctx.sockets, "http", cfg.listen, default=True))
+        ctx.close_unused_sockets()
         ctx.tasks.add("watch", daemon.watch)
         ctx.tasks.add("work", daemon.work)
         ctx.tasks.add("housekeeping", daemon.housekeeping)

@@ -10,6 +10,7 @@ from .activation import ListenFds, take_listen_fds
 from .app import App, package_version, run
 from .config import ConfigError, ConfigLoader, Loaded, RuntimeSettings, Setting, setting
 from .context import Context
+from .http_sites import start_sites
 from .listeners import ListenAddress, check_address, open_listener, parse_address
 from .logsetup import configure_logging
 from .metrics import DaemonMetrics, Sampled, metrics_app
@@ -29,6 +30,7 @@ __all__ = [
     "open_listener",
     "parse_address",
     "runner_options",
+    "start_sites",
     "ConfigError",
     "ConfigLoader",
     "Context",

@@ -85,6 +85,16 @@ class Context(Generic[C]):
         """Ask systemd for more time for a slow start-up or shutdown step."""
         self.notifier.extend_timeout(seconds)
 
+    def close_unused_sockets(self) -> None:
+        """Close the inherited sockets no listener took, with one warning naming them.
+
+        Called once every listener is open, so a socket unit meant for another
+        daemon is never left accepting connections nobody answers.
+        """
+        ignored = self.sockets.close_unused()
+        if ignored:
+            self.log.warning("closed inherited sockets %s does not serve: %s", self.prog, ", ".join(ignored))
+
     # -- stopping ------------------------------------------------------------
 
     @property

@@ -24,7 +24,7 @@ if __package__ in (None, ""):  # python daemons/vncauthproxy/main.py
 
 from aiohttp import web  # noqa: E402
 
-from daemons.runtime import App, ConfigError, Context, metrics_app, open_listener  # noqa: E402
+from daemons.runtime import App, ConfigError, Context, metrics_app, open_listener, start_sites  # noqa: E402
 from daemons.vncauthproxy.config import VncAuthProxyConfig, parse_port_range, split_host_port  # noqa: E402
 from daemons.vncauthproxy.control import ControlServer, server_tls_context  # noqa: E402
 from daemons.vncauthproxy.metrics import ProxyMetrics  # noqa: E402
@@ -83,8 +83,7 @@ async def main(ctx: Context[VncAuthProxyConfig]) -> int:
         if metrics_socks:
             runner = web.AppRunner(metrics_app(metrics.daemon), access_log=None, handle_signals=False)
             await runner.setup()
-            for sock in metrics_socks:
-                await web.SockSite(runner, sock).start()
+            await start_sites(runner, metrics_socks)
             status += f", metrics on {cfg.metrics_listen or 'systemd socket'}"
 
         @ctx.on_reload
