@@ -87,6 +87,10 @@ class VncAuthProxyConfig:
     backend_tls_ca: Path | None = setting(None, help="CA bundle to verify VeNCrypt X.509 backends; unset: not verified")
     backend_tls_anonymous: bool = setting(True, help="allow VeNCrypt's anonymous TLS subtypes (TLSNone, TLSVnc)")
     drain_timeout: float = setting(8.0, help="on SIGTERM, seconds open sessions may go on (must stay below shutdown_timeout)", min=0, max=3600)
+    zero_copy_relay: bool = setting(
+        True, help="relay plain-TCP sessions with splice(2), never copying their bytes through the proxy's "
+        "memory (TLS and WebSocket sessions are always copied)",
+    )
     max_sessions: int = setting(10000, help="sessions (waiting or relaying) at once", min=1, max=1_000_000)
     allowed_origins: list[str] = setting(
         [], help="Origins allowed to open vnc-ws/vnc-wss WebSockets ('*': any); empty: only the port's own origin "

@@ -15,6 +15,7 @@ import logging
 import socket
 import ssl
 import time
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -27,6 +28,7 @@ from .config import VncAuthProxyConfig, parse_port_range
 from .metrics import ProxyMetrics
 from .ports import PoolError, PortPool
 from .relay import Endpoint, link
+from .splice_relay import SpliceRelay
 from .users import Users
 from .websocket import run_ws_session
 
@@ -71,8 +73,12 @@ class Session:
     to_client: int = 0
     channel: ClientChannel | None = None
     task: asyncio.Task[None] | None = None
+    spliced: SpliceRelay | None = None
+    relay_mode: str = "-"
 
     def close_all(self) -> None:
+        if self.spliced is not None:
+            self.spliced.close()
         if self.channel is not None:
             self.channel.close()
         self.backend.endpoint.close()
@@ -271,23 +277,30 @@ class Proxy:
         session.relaying = True
         self.metrics.relaying.inc()
         try:
+            if (self.config.zero_copy_relay and isinstance(channel, Endpoint)
+                    and await channel.written() and await backend.written()
+                    and channel.can_detach() and backend.can_detach()):
+                session.relay_mode = "splice"
+                self.metrics.relays.labels("splice").inc()
+                await self._relay_spliced(session, channel, backend, trailing)
+            else:
+                session.relay_mode = "copy"
+                self.metrics.relays.labels("copy").inc()
+                await self._relay_copied(session, channel, backend, trailing)
+        finally:
+            self.metrics.relaying.dec()
+
+    async def _relay_copied(self, session: Session, channel: ClientChannel, backend: Endpoint, trailing: bytes) -> None:
+        """Through the proxy's memory: TLS on either side, WebSocket clients, or zero copy off."""
+        try:
             link(backend, channel, a_first=session.backend.trailing, b_first=trailing)
             channel.start_relay(backend)
             session.to_backend += len(trailing)
             session.to_client += len(session.backend.trailing)
-            idle = self.config.idle_timeout
             both = {channel.closed, backend.closed}
-            while True:
-                done, _ = await asyncio.wait(both, timeout=(idle / 4 if idle else None),
-                                             return_when=asyncio.FIRST_COMPLETED)
-                if done:
-                    if not session.end:
-                        session.end = "client closed" if channel.closed.done() else "backend closed"
-                    break
-                now = asyncio.get_running_loop().time()
-                if now - max(channel.last_activity, backend.last_activity) >= idle:
-                    session.end = f"idle for {idle:g}s"
-                    break
+            if await self._until_closed(session, both, lambda: max(channel.last_activity, backend.last_activity)):
+                if not session.end:
+                    session.end = "client closed" if channel.closed.done() else "backend closed"
             session.close_all()
             await asyncio.wait(both, timeout=CLOSE_GRACE)
         finally:
@@ -297,7 +310,40 @@ class Proxy:
                 backend.abort()
             session.to_backend += channel.bytes_in
             session.to_client += backend.bytes_in
-            self.metrics.relaying.dec()
+
+    async def _relay_spliced(self, session: Session, channel: Endpoint, backend: Endpoint, trailing: bytes) -> None:
+        """Plain TCP on both sides: the kernel moves the bytes (splice_relay.py)."""
+        client_head = trailing + channel.take_buffered()
+        backend_head = session.backend.trailing + backend.take_buffered()
+        spliced = SpliceRelay(channel.detach(), backend.detach(), client_head, backend_head)
+        session.spliced = spliced
+        try:
+            spliced.start()
+            if await self._until_closed(session, {spliced.closed}, lambda: spliced.last_activity):
+                session.end = session.end or spliced.ended_by or "closed"
+            spliced.close()
+            await asyncio.wait({spliced.closed}, timeout=CLOSE_GRACE)
+        finally:
+            spliced.abort()
+            session.to_backend += spliced.to_backend.moved
+            session.to_client += spliced.to_client.moved
+            if spliced.error is not None:
+                log.warning("session %d: relay error: %s", session.id, spliced.error)
+
+    async def _until_closed(self, session: Session, closed: set[asyncio.Future[None]],
+                            last_activity: typing.Callable[[], float]) -> bool:
+        """Wait until one of ``closed`` completes (True), or the session was idle for
+        ``idle_timeout`` (False, and ``session.end`` says so)."""
+        idle = self.config.idle_timeout
+        loop = asyncio.get_running_loop()
+        while True:
+            done, _ = await asyncio.wait(closed, timeout=(idle / 4 if idle else None),
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if done:
+                return True
+            if loop.time() - last_activity() >= idle:
+                session.end = f"idle for {idle:g}s"
+                return False
 
     def _finish(self, session: Session) -> None:
         self.sessions.pop(session.id, None)
@@ -309,10 +355,10 @@ class Proxy:
         req = session.request
         audit.info(
             "session %d: user=%s client=%s port=%d type=%s backend=%s:%d security=%s to_backend=%d "
-            "to_client=%d duration=%.3fs end=%s",
+            "to_client=%d relay=%s duration=%.3fs end=%s",
             session.id, session.user or "-", session.client, session.port, req.type, req.destination_address,
             req.destination_port, session.backend.security, session.to_backend, session.to_client,
-            time.monotonic() - session.started, end,
+            session.relay_mode, time.monotonic() - session.started, end,
         )
 
     # -- shutdown

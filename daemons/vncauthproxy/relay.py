@@ -16,6 +16,8 @@ A peer is anything with ``write``, ``close``, ``pause_reading`` and
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import typing
 from typing import Protocol
 
@@ -181,6 +183,45 @@ class Endpoint(asyncio.BufferedProtocol):
     def resume_reading(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.resume_reading()
+
+    def can_detach(self) -> bool:
+        """Whether :meth:`detach` would hand the socket over: plain TCP, open, all written."""
+        t = self.transport
+        return (t is not None and not t.is_closing() and not self._eof
+                and t.get_extra_info("ssl_object") is None and t.get_extra_info("socket") is not None
+                and t.get_write_buffer_size() == 0)
+
+    async def written(self, timeout: float = 1.0) -> bool:
+        """Wait (up to ``timeout``) until everything written is on the socket.
+
+        uvloop sends small writes at the end of the loop iteration, so a reply just
+        written is still in the transport's buffer for a moment.
+        """
+        t = self.transport
+        deadline = self._loop.time() + timeout
+        delay = 0.0
+        while t is not None and not t.is_closing() and t.get_write_buffer_size():
+            if self._loop.time() >= deadline:
+                return False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2 or 0.0005, 0.02)
+        return t is not None and not t.is_closing()
+
+    def detach(self) -> socket.socket:
+        """Give up the socket for the zero-copy relay (splice_relay.py).
+
+        Returns a duplicate of it (the same connection, non-blocking) and drops the
+        transport without closing the connection; what was read past the handshake
+        is left for :meth:`take_buffered`. Check :meth:`can_detach` first.
+        """
+        t = self.transport
+        assert t is not None and self.can_detach()
+        fd = os.dup(t.get_extra_info("socket").fileno())
+        sock = socket.socket(fileno=fd)
+        sock.setblocking(False)
+        self.peer = None
+        t.abort()  # closes the transport's descriptor only: the duplicate keeps the connection
+        return sock
 
     def start_relay(self, backend: Endpoint) -> None:
         """Nothing to start: :func:`link` made this side forward from the event loop."""
