@@ -122,13 +122,20 @@ def run_cli(
 
 
 class CountingProxy:
-    """TCP proxy on 127.0.0.1 counting bytes client→server (`up`) and back (`down`)."""
+    """TCP proxy on 127.0.0.1 counting bytes client→server (`up`) and back (`down`).
 
-    def __init__(self, target_port: int) -> None:
+    With ``cut_up_after`` set, a connection stops forwarding once that many bytes went
+    up in all, and is dropped (what came after never reaches the server) at :meth:`reset`.
+    """
+
+    def __init__(self, target_port: int, cut_up_after: int | None = None) -> None:
         self.target_port = target_port
+        self.cut_up_after = cut_up_after
+        self.held = threading.Event()  # set once a connection is held at the cut
         self.up = 0
         self.down = 0
         self.port = 0
+        self._cut: asyncio.Event | None = None
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -148,6 +155,10 @@ class CountingProxy:
         return f"http://127.0.0.1:{self.port}"
 
     def reset(self) -> None:
+        """Counters back to zero; connections held at the cut are dropped, later ones pass."""
+        self.cut_up_after = None
+        if self._cut is not None:
+            self._loop.call_soon_threadsafe(self._cut.set)
         self.up = self.down = 0
 
     def _run(self) -> None:
@@ -156,6 +167,11 @@ class CountingProxy:
         async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter, up: bool) -> None:
             try:
                 while data := await r.read(1 << 16):
+                    if up and self.cut_up_after is not None and self.up + len(data) > self.cut_up_after:
+                        assert self._cut is not None
+                        self.held.set()
+                        await self._cut.wait()
+                        return  # dropped: the rest never reaches the server
                     if up:
                         self.up += len(data)
                     else:
@@ -179,6 +195,7 @@ class CountingProxy:
             await asyncio.gather(pipe(cr, sw, True), pipe(sr, cw, False))
 
         async def start() -> None:
+            self._cut = asyncio.Event()
             self._server = await asyncio.start_server(handle, "127.0.0.1", 0)
             self.port = self._server.sockets[0].getsockname()[1]
             self._ready.set()

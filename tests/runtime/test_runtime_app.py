@@ -102,23 +102,40 @@ def test_config_error_raised_by_main_exits_2(notify) -> None:
 
 
 def test_reloads_coalesce_and_reread_the_file(notify, tmp_path: Path) -> None:
+    """Two SIGHUPs that arrive while a reload runs fold into one more reload.
+
+    Without timing: the first reload waits until the test lets it go, and the test
+    lets it go only once its own SIGUSR1, sent after the two SIGHUPs, was handled
+    (the loop handles signals in the order they came)."""
     cfg = tmp_path / "c.toml"
     cfg.write_text('name = "one"\n')
     applied: list[str] = []
 
     async def main(ctx: Context[Cfg]) -> None:
+        loop = asyncio.get_running_loop()
+        started, release, marker = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        loop.add_signal_handler(signal.SIGUSR1, marker.set)
+
         @ctx.on_reload
         async def on_reload(new: Cfg) -> None:
             assert ctx.config is new
             applied.append(new.name)
-            await asyncio.sleep(0.05)
+            started.set()
+            await release.wait()
 
         ctx.ready()
         cfg.write_text('name = "two"\n')
-        for _ in range(3):  # one reload runs, the next two fold into one more
-            os.kill(os.getpid(), signal.SIGHUP)
+        os.kill(os.getpid(), signal.SIGHUP)
+        await started.wait()
+        os.kill(os.getpid(), signal.SIGHUP)
+        os.kill(os.getpid(), signal.SIGHUP)
+        os.kill(os.getpid(), signal.SIGUSR1)
+        await marker.wait()
+        loop.remove_signal_handler(signal.SIGUSR1)
+        release.set()
+        while len(applied) < 2:
             await asyncio.sleep(0.01)
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.1)  # room for a third reload, which must not come
         ctx.stop()
         await ctx.wait_for_stop()
 
