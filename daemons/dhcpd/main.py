@@ -210,7 +210,11 @@ async def main(ctx: Context[DhcpdConfig]) -> int:
                 return 1
         else:
             d.plain = PlainSockets(list(cfg.interfaces), d.dispatcher, d.deliver)
-            d.plain.open(loop)
+            try:
+                d.plain.open(loop)
+            except OSError as exc:
+                ctx.log.error("cannot open the sockets of socket mode on %s", exc.strerror or exc)
+                return 1
         ctx.tasks.add("router-advertisements", d.periodic_ras)
         where = ""
         socks = open_listener(ctx.sockets, "metrics", cfg.metrics_listen, default=True)
