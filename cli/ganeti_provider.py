@@ -29,6 +29,9 @@ PARAMETERS = {
     "origin": "create the disk as a clone of a snapshot, a volume, or an object ACCOUNT/CONTAINER/OBJECT (an image)",
     "origin_size": "size of the origin in MiB (accepted as Synnefo sends it; the origin's own size is used)",
 }
+# Ganeti's own disk parameters, which it passes to every action as EXTP_* beside the
+# provider's: `provider` always, `access` from the cluster's or the disk's ext diskparams.
+GANETI_PARAMETERS = ("provider", "access")
 _SCRIPT = """#!/bin/sh
 # nefeli ExtStorage provider: {action} (written by `nefeli volume provider install`)
 PYTHONPATH={code} exec {python} -m cli.ganeti_provider {action} --data {data} --nbd-socket {socket}
@@ -70,7 +73,8 @@ def _mib(env: Mapping[str, str], key: str) -> int:
 
 
 def _check_parameters(env: Mapping[str, str]) -> None:
-    unknown = sorted(k[5:].lower() for k in env if k.startswith("EXTP_") and k[5:].lower() not in PARAMETERS)
+    known = (*PARAMETERS, *GANETI_PARAMETERS)
+    unknown = sorted(k[5:].lower() for k in env if k.startswith("EXTP_") and k[5:].lower() not in known)
     if unknown:
         raise ProviderError(f"unknown parameter(s): {', '.join(unknown)} (known: {', '.join(PARAMETERS)})")
 

@@ -69,7 +69,14 @@ class Dispatcher:
     def handle_ip(self, ifindex: int, payload: bytes, hwaddr: bytes, queue: int | None = None) -> Outcome:
         """A packet from NFQUEUE (an IP packet, no link header)."""
         tap = name_of(ifindex)
-        where = tap or f"ifindex {ifindex}"
+        return self.ip_packet(tap, payload, hwaddr, queue, tap or f"ifindex {ifindex}")
+
+    def ip_packet(
+        self, tap: str | None, payload: bytes, hwaddr: bytes, queue: int | None = None, where: str | None = None
+    ) -> Outcome:
+        """An IP packet (no link header) that came in on ``tap`` (None: an interface
+        that has no name now), from NFQUEUE or from socket mode's packet socket."""
+        where = where or tap or "an unnamed interface"
         kind = "other"
 
         def answer() -> Outcome:
@@ -77,7 +84,7 @@ class Dispatcher:
             ip = parse_ip(payload)
             kind = _kind(ip.version, ip.proto, ip.payload)
             if tap is None:
-                return accept(f"{kind} from unknown ifindex {ifindex}: passed")
+                return accept(f"{kind} from unknown {where}: passed")
             if kind == "dhcp":
                 return self._dhcpv4(self._config(), tap, parse_udp(ip.payload).payload, _mac(hwaddr))
             if kind in ("rs", "ns"):

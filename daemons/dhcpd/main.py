@@ -16,7 +16,7 @@ import os
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +36,7 @@ from daemons.dhcpd.queue_reader import QueueError, QueueReader  # noqa: E402
 from daemons.dhcpd.responder import Outcome, router_advertisement  # noqa: E402
 from daemons.dhcpd.watcher import watch_bindings  # noqa: E402
 from daemons.dhcpd.web import make_app  # noqa: E402
-from daemons.runtime import App, ConfigError, ConfigLoader, Context, Loaded, open_listener, start_sites  # noqa: E402
-from daemons.runtime.config import CliArgs  # noqa: E402
+from daemons.runtime import App, ConfigError, ConfigLoader, Context, open_listener, package_version, start_sites  # noqa: E402
 from net.nfqueue import NF_ACCEPT, NF_DROP, QueuedPacket  # noqa: E402
 
 PROG = "nefeli-dhcpd"
@@ -46,24 +45,19 @@ PROG = "nefeli-dhcpd"
 class DhcpdLoader(ConfigLoader[DhcpdConfig]):
     """The runtime's loader, with an nfdhcpd.conf layer between the TOML file and the flags."""
 
-    def load(self, args: CliArgs | None = None) -> Loaded[DhcpdConfig]:
-        args = args or CliArgs(None, {})
-        values: dict[tuple[str, ...], Any] = {}
-        source = "command line"
-        if args.config_file is not None:
-            text, source = self.read_file(args.config_file)
-            values = self.values_from_text(text, source)
-        ini = args.overrides.get(("nfdhcpd_conf",), values.get(("nfdhcpd_conf",)))
-        if ini is not None:
-            values.update(self.values_from_mapping(read_nfdhcpd_conf(Path(ini)), str(ini)))
-            if source == "command line":
-                source = str(ini)
-        return self.build({**values, **args.overrides}, args.config_file, source)
+    def extra_layer(
+        self, file_values: Mapping[tuple[str, ...], Any], overrides: Mapping[tuple[str, ...], Any]
+    ) -> tuple[dict[tuple[str, ...], Any], str] | None:
+        ini = overrides.get(("nfdhcpd_conf",), file_values.get(("nfdhcpd_conf",)))
+        if ini is None:
+            return None
+        return self.values_from_mapping(read_nfdhcpd_conf(Path(ini)), str(ini)), str(ini)
 
 
 class DhcpdApp(App[DhcpdConfig]):
     def loader(self) -> ConfigLoader[DhcpdConfig]:
-        return DhcpdLoader(self.config, prog=self.prog, description=self.description, version=self.version)
+        version = self.version or package_version()
+        return DhcpdLoader(self.config, prog=self.prog, description=self.description, version=version)
 
 
 class Daemon:
@@ -216,7 +210,11 @@ async def main(ctx: Context[DhcpdConfig]) -> int:
                 return 1
         else:
             d.plain = PlainSockets(list(cfg.interfaces), d.dispatcher, d.deliver)
-            d.plain.open(loop)
+            try:
+                d.plain.open(loop)
+            except OSError as exc:
+                ctx.log.error("cannot open the sockets of socket mode on %s", exc.strerror or exc)
+                return 1
         ctx.tasks.add("router-advertisements", d.periodic_ras)
         where = ""
         socks = open_listener(ctx.sockets, "metrics", cfg.metrics_listen, default=True)

@@ -1,10 +1,10 @@
 """Socket mode: the same answers without netfilter, from sockets on named interfaces.
 
-Per interface: UDP 67 (DHCPv4), UDP 547 joined to ff02::1:2 (DHCPv6) and a raw
-ICMPv6 socket filtered to router solicitations, each bound to the device. The
-kernel has already taken the packet, so there is no verdict: an answer is sent
-or nothing is. NS answering needs the packets of other hosts' addresses and is
-NFQUEUE-only (docs/dhcpd.md).
+Per interface: UDP 67 (DHCPv4), UDP 547 joined to ff02::1:2 (DHCPv6), each bound
+to the device, and a packet socket filtered to router and neighbour solicitations
+(nd_socket.py), which also sees the NS for addresses the host does not have. The
+kernel has the packet as well, so there is no verdict: an answer is sent or
+nothing is.
 """
 
 from __future__ import annotations
@@ -17,21 +17,24 @@ from collections.abc import Callable
 from ipaddress import IPv6Address
 
 from daemons.dhcpd.dispatcher import Dispatcher
+from daemons.dhcpd.nd_socket import open_nd_socket
 from daemons.dhcpd.responder import Outcome
 
 __all__ = ["PlainSockets"]
 
 log = logging.getLogger("nefeli-dhcpd.socket")
 
-ICMP6_FILTER = 1
 ALL_SERVERS = socket.inet_pton(socket.AF_INET6, "ff02::1:2")
-ALL_ROUTERS = socket.inet_pton(socket.AF_INET6, "ff02::2")
 
 
 def _bound(family: int, kind: int, proto: int, iface: str) -> socket.socket:
     s = socket.socket(family, kind | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC, proto)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
+    except OSError:
+        s.close()
+        raise
     return s
 
 
@@ -48,33 +51,31 @@ class PlainSockets:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
+        """All sockets on every interface, or none: OSError naming the interface."""
         self._loop = loop
-        try:
-            for iface in self.interfaces:
-                v4 = _bound(socket.AF_INET, socket.SOCK_DGRAM, 0, iface)
-                v4.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-                v4.bind(("0.0.0.0", 67))
-                self._add(v4, lambda s=v4, i=iface: self._dhcpv4(s, i))
-                v6 = _bound(socket.AF_INET6, socket.SOCK_DGRAM, 0, iface)
-                v6.bind(("::", 547))
-                _join(v6, ALL_SERVERS, iface)
-                self._add(v6, lambda s=v6, i=iface: self._dhcpv6(s, i))
-                rs = _bound(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6, iface)
-                # ICMP6_FILTER: block all types but 133 (one bit per type, set = blocked).
-                bits = bytearray(b"\xff" * 32)
-                bits[133 >> 3] &= ~(1 << (133 & 7)) & 0xFF
-                rs.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, bytes(bits))
-                _join(rs, ALL_ROUTERS, iface)
-                self._add(rs, lambda s=rs, i=iface: self._rs(s, i))
-        except OSError:
-            self.close()
-            raise
+        for iface in self.interfaces:
+            try:
+                self._open_on(iface)
+            except OSError as exc:
+                self.close()
+                raise OSError(exc.errno, f"{iface}: {exc.strerror or exc}") from None
         log.info("serving in socket mode on %s", ", ".join(self.interfaces))
 
-    def _add(self, s: socket.socket, cb: Callable[[], None]) -> None:
+    def _open_on(self, iface: str) -> None:
+        v4 = self._add(_bound(socket.AF_INET, socket.SOCK_DGRAM, 0, iface), lambda s, i=iface: self._dhcpv4(s, i))
+        v4.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        v4.bind(("0.0.0.0", 67))
+        v6 = self._add(_bound(socket.AF_INET6, socket.SOCK_DGRAM, 0, iface), lambda s, i=iface: self._dhcpv6(s, i))
+        v6.bind(("::", 547))
+        _join(v6, ALL_SERVERS, iface)
+        self._add(open_nd_socket(iface), lambda s, i=iface: self._nd(s, i))
+
+    def _add(self, s: socket.socket, cb: Callable[[socket.socket], None]) -> socket.socket:
+        """Keep ``s`` (closed by :meth:`close` whatever happens next) and read it on the loop."""
         self.socks.append(s)
         assert self._loop is not None
-        self._loop.add_reader(s.fileno(), cb)
+        self._loop.add_reader(s.fileno(), cb, s)
+        return s
 
     def _drain(self, s: socket.socket) -> list[tuple[bytes, tuple]]:
         out = []
@@ -97,11 +98,10 @@ class PlainSockets:
             src = IPv6Address(addr[0].split("%")[0])
             self.send(self.dispatcher.dhcpv6(iface, data, src, b""))
 
-    def _rs(self, s: socket.socket, iface: str) -> None:
+    def _nd(self, s: socket.socket, iface: str) -> None:
         for data, addr in self._drain(s):
-            src = IPv6Address(addr[0].split("%")[0])
-            # The kernel checked the checksum and the hop limit is not visible here.
-            self.send(self.dispatcher.nd(iface, data, src, IPv6Address("ff02::2"), b"", verify=False))
+            # addr is the sockaddr_ll: (ifname, protocol, packet type, hardware type, source MAC)
+            self.send(self.dispatcher.ip_packet(iface, data, addr[4] if len(addr) > 4 else b""))
 
     def close(self) -> None:
         for s in self.socks:

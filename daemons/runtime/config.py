@@ -293,14 +293,32 @@ class ConfigLoader(Generic[C]):
     # -- merge -------------------------------------------------------------
 
     def load(self, args: CliArgs | None = None) -> Loaded[C]:
-        """defaults < file < flags, then build the dataclasses (ConfigError on failure)."""
+        """defaults < file < :meth:`extra_layer` < flags, then build the dataclasses
+        (ConfigError on failure)."""
         args = args or CliArgs(None, {})
         file_values: dict[tuple[str, ...], Any] = {}
         source = "command line"
         if args.config_file is not None:
             text, source = self.read_file(args.config_file)
             file_values = self.values_from_text(text, source)
+        extra = self.extra_layer(file_values, args.overrides)
+        if extra is not None:
+            extra_values, extra_source = extra
+            file_values = {**file_values, **extra_values}
+            if args.config_file is None:
+                source = extra_source
         return self.build({**file_values, **args.overrides}, args.config_file, source)
+
+    def extra_layer(
+        self,
+        file_values: Mapping[tuple[str, ...], Any],
+        overrides: Mapping[tuple[str, ...], Any],
+    ) -> tuple[dict[tuple[str, ...], Any], str] | None:
+        """Values that sit between the TOML file and the flags, with the name of where
+        they came from; None (the default) for no such layer. A daemon that also reads
+        another program's config file (nefeli-dhcpd: nfdhcpd.conf) overrides this; it
+        sees the file's and the flags' values, so either can name that file."""
+        return None
 
     def build(
         self,

@@ -431,3 +431,38 @@ def test_precedence_property(default: int, in_file: int | None, in_flag: int | N
 
 def test_cli_args_default_load(loader) -> None:
     assert loader.load(CliArgs(None, {})).config == SampleConfig()
+
+
+class GreetingFileLoader(ConfigLoader[SampleConfig]):
+    """A layer between the file and the flags: a second file named by the TOML's
+    ``greeting`` or by the flags, giving ``workers`` (the way nfdhcpd.conf sits in
+    nefeli-dhcpd's stack)."""
+
+    seen: list[tuple[dict[tuple[str, ...], Any], dict[tuple[str, ...], Any]]]
+
+    def extra_layer(self, file_values, overrides):
+        self.seen.append((dict(file_values), dict(overrides)))
+        name = overrides.get(("greeting",), file_values.get(("greeting",)))
+        if name is None or not str(name).startswith("/"):
+            return None
+        text, source = self.read_file(Path(name))
+        return self.values_from_text(text, source), source
+
+
+def test_extra_layer_sits_between_file_and_flags(tmp_path: Path) -> None:
+    loader = GreetingFileLoader(SampleConfig, prog="sample")
+    loader.seen = []
+    extra = tmp_path / "extra.toml"
+    extra.write_text("workers = 7\nratio = 0.25\n")
+    got = load(loader, tmp_path, f'greeting = "{extra}"\nworkers = 3\nverbose = true\n', "--ratio", "0.75")
+    assert got.config.workers == 7  # the extra layer beats the file
+    assert got.config.ratio == 0.75  # flags beat the extra layer
+    assert got.config.verbose is True  # the file's other values stay
+    assert loader.seen[-1][0][("workers",)] == 3 and loader.seen[-1][1] == {("ratio",): 0.75}
+    # without a --config, the layer's file names the source in errors
+    extra.write_text("workers = 0\n")
+    with pytest.raises(ConfigError, match=f"{extra}:1: workers"):
+        load(loader, tmp_path, None, "--greeting", str(extra))
+    # no layer: exactly the plain loader's result
+    plain = ConfigLoader(SampleConfig, prog="sample")
+    assert load(loader, tmp_path, "workers = 5\n").config == load(plain, tmp_path, "workers = 5\n").config

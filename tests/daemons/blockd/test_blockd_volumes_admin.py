@@ -80,7 +80,10 @@ def test_ganeti_provider_scripts(vd: VolumeDaemon, tmp_path: Path) -> None:
     assert _provider(where, "verify", EXTP_ORIGIN="golden@v1").returncode == 0
     bad = _provider(where, "verify", EXTP_COLOUR="blue")
     assert bad.returncode != 0 and "colour" in bad.stderr
-    r = _provider(where, "create", VOL_NAME=disk, VOL_SIZE="1024")
+    # Ganeti passes its own disk parameters too (provider always, access from the diskparams)
+    ganeti = {"EXTP_PROVIDER": "nefeli", "EXTP_ACCESS": "userspace"}
+    assert _provider(where, "verify", EXTP_ORIGIN="golden@v1", **ganeti).returncode == 0
+    r = _provider(where, "create", VOL_NAME=disk, VOL_SIZE="1024", **ganeti)
     assert r.returncode == 0, r.stderr
     for _ in range(2):  # attach is idempotent
         r = _provider(where, "attach", VOL_NAME=disk, VOL_SIZE="1024")

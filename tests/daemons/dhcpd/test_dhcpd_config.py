@@ -87,6 +87,8 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "is not a directory" in missing.stderr
     printed = run("--nfdhcpd-conf", str(FIXTURE), "--print-config")
     assert 'nameservers = ["194.177.210.210", "194.177.210.211"]' in printed.stdout
+    version = run("--version")
+    assert version.returncode == 0 and version.stdout.startswith("nefeli-dhcpd ")
 
 
 def test_status_without_a_daemon() -> None:

@@ -21,7 +21,17 @@ from daemons.dhcpd.responder import router_advertisement, server_duid
 from net import dhcpv4, dhcpv6, icmpv6_nd
 from net.dhcpv4 import DhcpMessage, MessageType, Opt
 from net.dhcpv6 import DhcpV6Message, MsgType, Opt6
-from net.ip_frames import IPPROTO_UDP, ipv4_packet, mac_bytes, parse_ip, parse_udp, pseudo_header_v4, udp_datagram
+from net.ip_frames import (
+    IPPROTO_ICMPV6,
+    IPPROTO_UDP,
+    ipv4_packet,
+    ipv6_packet,
+    mac_bytes,
+    parse_ip,
+    parse_udp,
+    pseudo_header_v4,
+    udp_datagram,
+)
 from net.nfqueue import NF_ACCEPT, NF_DROP
 
 MAC = mac_bytes("02:00:00:00:05:01")
@@ -369,3 +379,57 @@ def test_any_binding_text_parses_or_is_refused(text: str) -> None:
     except BindingError:
         return
     assert isinstance(b, Binding) and len(b.mac) == 6 and b.hostname
+
+
+# ------------------------------------------------ socket mode's packet socket
+
+
+def ns_packet(target: IPv6Address, src: IPv6Address, hop_limit: int = 255) -> bytes:
+    dst = icmpv6_nd.solicited_node(target)
+    body = icmpv6_nd.encode(icmpv6_nd.NeighborSolicitation(target), src, dst)
+    return ipv6_packet(src.packed, dst.packed, IPPROTO_ICMPV6, body, hop_limit)
+
+
+@given(
+    iid=st.integers(1, 2**64 - 1),
+    in_subnet=st.booleans(),
+    hop_limit=st.sampled_from([255, 254, 64, 1]),
+    flip=st.none() | st.integers(0, 63),  # 40 bytes of IPv6 header, 24 of NS
+)
+def test_ns_off_the_packet_socket(iid: int, in_subnet: bool, hop_limit: int, flip: int | None) -> None:
+    """An IPv6 packet as socket mode's packet socket hands it over (no link header,
+    the frame's source MAC beside it): an NA exactly when the packet is a sound NS
+    for a SUBNET6 address other than the VM's own; one byte changed anywhere in the
+    IPv6 header or the NS makes it unsound, unless it is a bit of the traffic class
+    or flow label (the low bit of byte 0, bytes 1 to 3)."""
+    import tempfile
+
+    prefix = IPv6Address("2001:db8:5::" if in_subnet else "2001:db8:6::").packed[:8]
+    target = IPv6Address(prefix + iid.to_bytes(8, "big"))
+    pkt = bytearray(ns_packet(target, IPv6Address("fe80::5"), hop_limit))
+    if flip is not None:
+        pkt[flip] ^= 0x01
+    with tempfile.TemporaryDirectory() as tmp:
+        d, _ = make(Path(tmp))
+        out = d.ip_packet("tap1", bytes(pkt), MAC)
+    own = target == IPv6Address("2001:db8:5::ff:fe00:501")
+    sound = hop_limit == 255 and (flip is None or flip <= 3)
+    assert len(out.replies) == (1 if sound and in_subnet and not own else 0), out.note
+    if out.replies:
+        (r,) = out.replies
+        assert r.frame[:6] == MAC and r.interface == "tap1"
+        ip = parse_ip(r.frame[14:])
+        na = icmpv6_nd.decode(ip.payload, ip.src, ip.dst)  # type: ignore[arg-type]
+        assert isinstance(na, icmpv6_nd.NeighborAdvertisement) and na.target == target == ip.src
+    assert d.stats.received["ns"] + d.stats.received["other"] == 1
+
+
+@given(st.binary(max_size=200), st.binary(max_size=8))
+def test_any_bytes_off_the_packet_socket(data: bytes, hwaddr: bytes) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        d, _ = make(Path(tmp))
+        out = d.ip_packet("tap1", data, hwaddr)
+        assert out.verdict in (NF_ACCEPT, NF_DROP) and out.note
+        assert sum(d.stats.received.values()) == 1

@@ -1,41 +1,33 @@
 """A live single-node Ganeti 3.0 (Debian's ganeti, fake hypervisor) while nefeli-eventd runs.
 
 The cluster lives in its own mount, UTS, network and pid namespaces
-(ganeti_single_node.sh); eventd and the consumer stay outside and watch the
+(tests/ganeti_cluster.py); eventd and the consumer stay outside and watch the
 bind-mounted state directory, as they would watch /var/lib/ganeti.
 """
 
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from eventd_fixtures import GANETI
 from eventd_harness import RabbitMQ
-from peers import require_program, require_root
+from ganeti_cluster import INSTANCE_ARGS, GanetiCluster, require_cluster_peers
 
 pytestmark = [pytest.mark.peer("ganeti"), pytest.mark.root]
-SCRIPT = Path(__file__).resolve().parent / "ganeti_single_node.sh"
 ORDER = ["queued", "waiting", "running", "success"]
 
 
 async def test_live_cluster_ops_arrive_with_each_status(rabbitmq: RabbitMQ, tmp_path: Path, eventds, consumers) -> None:
-    require_root("namespaces and bind mounts for a throw-away Ganeti cluster")
-    require_program("gnt-cluster", "gnt-instance", "unshare", "ip", "/usr/sbin/sshd")
+    require_cluster_peers()
     state = tmp_path / "state"
     (state / "lib").mkdir(parents=True)
     consumer = await consumers("live-", ("snf",))
     # Started before the cluster exists: it waits for the queue, then follows it.
     eventd = eventds(tmp_path, state / "lib", "--broker", rabbitmq.url)
-    r = await asyncio.get_running_loop().run_in_executor(None, lambda: subprocess.run(
-        ["unshare", "--mount", "--uts", "--net", "--pid", "--fork", "--kill-child", "--mount-proc",
-         "bash", str(SCRIPT), str(state), str(GANETI / "opfiles")],
-        capture_output=True, text=True, timeout=240, cwd=tmp_path,
-    ))
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    await asyncio.get_running_loop().run_in_executor(None, _cluster_jobs, GanetiCluster(state))
     ops = ["OP_INSTANCE_CREATE", "OP_INSTANCE_SHUTDOWN", "OP_INSTANCE_STARTUP"]
 
     wanted = {(op, "success") for op in ops} | {("OP_NETWORK_ADD", "success"), ("OP_TAGS_SET", "heartbeat")}
@@ -75,3 +67,17 @@ async def test_live_cluster_ops_arrive_with_each_status(rabbitmq: RabbitMQ, tmp_
     assert net.body["network"] == "snf-net1" and net.body["job_fields"]["subnet"] == "10.10.0.0/24"
     assert len({m.message_id for m in consumer.received}) == len(consumer.received)
     assert eventd.stop() == 0
+
+
+def _cluster_jobs(cluster: GanetiCluster) -> None:
+    """Init (job 1), then instance create/shutdown/startup, the heartbeat trigger and a network."""
+    cluster.start()
+    try:
+        cluster.run("gnt-instance", "add", "-t", "diskless", *INSTANCE_ARGS, "snf-1.example.test")
+        cluster.run("gnt-instance", "shutdown", "snf-1.example.test")
+        cluster.run("gnt-instance", "startup", "snf-1.example.test")
+        cluster.run("gnt-debug", "submit-job", "--dry-run", str(GANETI / "opfiles" / "tags-dryrun.json"))
+        cluster.run("gnt-network", "add", "--network=10.10.0.0/24", "--gateway=10.10.0.1", "snf-net1")
+        cluster.wait_for_jobs()
+    finally:
+        cluster.stop()

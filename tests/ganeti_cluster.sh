@@ -1,19 +1,22 @@
 #!/bin/bash
-# A throw-away single-node Ganeti 3.0 cluster (fake hypervisor), then a few jobs.
+# A throw-away single-node Ganeti 3.0 cluster (fake hypervisor), up until stdin closes.
 #
-# Run as root inside fresh namespaces, so nothing leaks to the host:
-#   unshare --mount --uts --net --pid --fork --kill-child --mount-proc ganeti_single_node.sh STATE OPFILES
-# Ganeti's state (/var/lib/ganeti, /var/log/ganeti, /etc/ganeti) is bind-mounted from
-# STATE/, where eventd, outside the namespaces, watches STATE/lib/queue. When this
-# script ends, the pid namespace ends and every Ganeti daemon with it.
+# Run as root inside fresh namespaces, so nothing leaks to the host (tests/ganeti_cluster.py does):
+#   unshare --mount --uts --net --pid --fork --kill-child --mount-proc ganeti_cluster.sh STATE TEMPLATES
+# Ganeti's state (/var/lib/ganeti, /var/log/ganeti, /etc/ganeti) is bind-mounted from STATE/,
+# so a watcher outside the namespaces sees STATE/lib/queue as it would see /var/lib/ganeti/queue.
+# /srv (file storage, OS and ExtStorage definitions) and /run are private tmpfs. TEMPLATES is
+# the cluster's --enabled-disk-templates. Once the cluster is up the script touches STATE/ready
+# and waits for its stdin to close; then the pid namespace ends and every Ganeti daemon with it.
 # Set-up as in tests/fixtures/ganeti/README.md.
 set -eux
 T=$1
-OPFILES=$2
+TEMPLATES=$2
 hostname node1.example.test
 mount --make-rprivate /
 mount -t sysfs sysfs /sys          # this network namespace's devices (the bridge check reads /sys)
 for d in lib log etc; do mkdir -p "$T/$d"; done
+mkdir -p "$T/log/extstorage"      # provider logs; Ganeti expects it and ensure-dirs does not make it
 cp -a /etc/ganeti/. "$T/etc/"
 mount --bind "$T/lib" /var/lib/ganeti
 mount --bind "$T/log" /var/log/ganeti
@@ -31,7 +34,7 @@ ip link set gnt0 up
 ip link set gnt0p up
 ip link add gntbr0 type bridge
 ip link set gntbr0 up
-mkdir -p /srv/ganeti/file-storage /srv/ganeti/os/noop
+mkdir -p /srv/ganeti/file-storage /srv/ganeti/os/noop /srv/ganeti/extstorage
 echo /srv/ganeti/file-storage >> /etc/ganeti/file-storage-paths
 cd /srv/ganeti/os/noop
 echo 20 > ganeti_api_version
@@ -40,13 +43,8 @@ echo default > variants.list
 for s in create export import rename verify; do printf '#!/bin/sh\nexit 0\n' > $s; chmod +x $s; done
 cd "$T"
 /usr/sbin/sshd
-gnt-cluster init --enabled-hypervisors=fake --enabled-disk-templates=diskless,file --master-netdev=gnt0 \
+gnt-cluster init --enabled-hypervisors=fake --enabled-disk-templates="$TEMPLATES" --master-netdev=gnt0 \
     --no-etc-hosts --no-ssh-init --nic-parameters=link=gntbr0 cluster.example.test
-gnt-instance add -t diskless -o noop+default -n node1.example.test --no-name-check --no-ip-check \
-    --net 0:link=gntbr0 -B memory=128M,vcpus=1 snf-1.example.test
-gnt-instance shutdown snf-1.example.test
-gnt-instance startup snf-1.example.test
-gnt-debug submit-job --dry-run "$OPFILES/tags-dryrun.json"  # the heartbeat trigger
-gnt-network add --network=10.10.0.0/24 --gateway=10.10.0.1 snf-net1
-for j in $(gnt-job list --no-headers -o id); do gnt-job wait "$j"; done
-gnt-job list
+touch "$T/ready"
+set +x
+while read -r _; do :; done   # until the test closes our stdin (or dies)
