@@ -230,7 +230,7 @@ class Supervisor(Generic[C]):
             log.error(
                 "reload rejected, keeping the running configuration: %s",
                 exc or type(exc).__name__,
-                exc_info=exc,
+                exc_info=None if isinstance(exc, ConfigError) else exc,  # a bad value is one line
             )
             ctx.config = old_config
             self._set_runtime(old_runtime)

@@ -88,10 +88,12 @@ async def main(ctx: Context[VncAuthProxyConfig]) -> int:
 
         @ctx.on_reload
         def reloaded(new: VncAuthProxyConfig) -> None:
-            new_users = _users(new)  # raises: the reload is rejected and the old users stay
+            # Everything is read before anything changes: a bad file rejects the whole reload.
+            new_users = _users(new)
+            new_wss = _tls(new.wss_tls_cert or new.control_tls_cert,
+                           new.wss_tls_key or new.control_tls_key, "wss_tls_cert")
             proxy.reconfigure(new, new_users)
-            proxy.wss_context = _tls(new.wss_tls_cert or new.control_tls_cert,
-                                     new.wss_tls_key or new.control_tls_key, "wss_tls_cert")
+            proxy.wss_context = new_wss
             ctx.log.info("users file %s: %d user(s)", new.users or "(none)", len(new_users.hashes))
 
         ctx.ready(status)

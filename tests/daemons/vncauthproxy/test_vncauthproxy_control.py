@@ -126,7 +126,9 @@ def test_users_file_auth_and_sighup(xvnc, tmp_path: Path, users_file: Path) -> N
         # A broken users file on SIGHUP: the reload is refused, the old users stay.
         users_file.write_text(users_file.read_text() + "no colon here\n")
         proxy.proc.send_signal(signal.SIGHUP)
-        proxy.wait_log("reload rejected")
+        line = proxy.wait_log("reload rejected")
+        assert f"{users_file}:3: expected user:<crypt hash>" in line  # the reason, in that one line
+        assert "Traceback" not in proxy.log_text()
         assert proxy.request(xvnc.port, auth_user="bob", auth_password="bobpw")["status"] == "OK"
     finally:
         proxy.stop()
