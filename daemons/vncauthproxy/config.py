@@ -76,6 +76,9 @@ class VncAuthProxyConfig:
     handshake_timeout: float = setting(15.0, help="seconds a client has to finish the RFB handshake", min=0.1, max=600)
     idle_timeout: float = setting(0.0, help="close a session with no traffic either way for this long (s); 0: never", min=0, max=86400 * 7)
     control_timeout: float = setting(10.0, help="seconds a control connection may take to send a whole request", min=0.1, max=600)
+    max_control_connections: int = setting(
+        256, help="control connections open at once; one more is answered FAILED and closed", min=1, max=100_000,
+    )
     backend_timeout: float = setting(60.0, help="seconds allowed to connect to the backend and finish its handshake", min=0.1, max=600)
     backend_retries: int = setting(3, help="connection attempts to the backend", min=1, max=100)
     backend_retry_delay: float = setting(0.1, help="seconds between connection attempts", min=0, max=60)

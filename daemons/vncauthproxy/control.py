@@ -47,8 +47,17 @@ class ControlServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._conns.add(task)
         peer = peer_text(writer.get_extra_info("peername"))
+        limit = self.proxy.config.max_control_connections
+        if len(self._conns) >= limit:
+            log.warning("control %s: refused: %d control connections already open", peer, limit)
+            try:
+                await asyncio.wait_for(self._refuse(writer, f"too many control connections (max {limit})"), 5)
+            except (ConnectionError, ssl.SSLError, TimeoutError):
+                pass
+            writer.close()
+            return
+        self._conns.add(task)
         try:
             await self._requests(reader, writer, peer)
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError) as exc:

@@ -8,6 +8,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,26 @@ def test_bad_requests_in_a_row_do_not_hurt(xvnc, tmp_path: Path) -> None:
             reply = json.loads(s.recv(1024))
         assert "no complete request within 1s" in reply["reason"]
         assert 'nefeli_vncauthproxy_control_requests_total{status="FAILED"} 4.0' in metrics_text(proxy)
+    finally:
+        proxy.stop()
+
+
+def test_control_connections_beyond_the_limit_are_refused(xvnc, tmp_path: Path) -> None:
+    proxy = start_proxy(tmp_path, "--max-control-connections", "2")
+    try:
+        idle = [socket.create_connection(("127.0.0.1", proxy.control_port), timeout=10) for _ in range(2)]
+        proxy.wait_log("ready")
+        with socket.create_connection(("127.0.0.1", proxy.control_port), timeout=10) as s:
+            reply = json.loads(s.recv(1024))
+            assert s.recv(1024) == b""  # and closed
+        assert reply["status"] == "FAILED" and reply["reason"] == "too many control connections (max 2)"
+        idle.pop().close()  # one slot free again: a request is served
+        deadline = time.monotonic() + 10
+        while (r := proxy.request(xvnc.port))["status"] != "OK" and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the proxy has seen the close
+        assert r["status"] == "OK"
+        for c in idle:
+            c.close()
     finally:
         proxy.stop()
 
