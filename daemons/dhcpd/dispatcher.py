@@ -89,7 +89,7 @@ class Dispatcher:
                 return self._dhcpv4(self._config(), tap, parse_udp(ip.payload).payload, _mac(hwaddr))
             if kind in ("rs", "ns"):
                 assert isinstance(ip.src, IPv6Address) and isinstance(ip.dst, IPv6Address)
-                return self._nd(self._config(), tap, ip.payload, ip.src, ip.dst, hwaddr, True, ip.hop_limit)
+                return self._nd(self._config(), tap, ip.payload, ip.src, ip.dst, hwaddr, ip.hop_limit)
             if kind == "dhcpv6":
                 assert isinstance(ip.src, IPv6Address)
                 return self._dhcpv6(self._config(), tap, parse_udp(ip.payload).payload, ip.src, hwaddr)
@@ -102,23 +102,6 @@ class Dispatcher:
         """``hwaddr``: the Ethernet source of the request, when known (NFQUEUE gives it)."""
         out = self._guarded(lambda: "dhcp", tap, lambda: self._dhcpv4(self._config(), tap, payload, _mac(hwaddr)))
         return self._count("dhcp", None, out)
-
-    def nd(
-        self,
-        tap: str,
-        icmp: bytes,
-        src: IPv6Address,
-        dst: IPv6Address,
-        hwaddr: bytes,
-        *,
-        verify: bool,
-        hop_limit: int = 255,
-    ) -> Outcome:
-        kind = "rs" if icmp[:1] == b"\x85" else "ns" if icmp[:1] == b"\x87" else "other"
-        out = self._guarded(
-            lambda: kind, tap, lambda: self._nd(self._config(), tap, icmp, src, dst, hwaddr, verify, hop_limit)
-        )
-        return self._count(kind, None, out)
 
     def dhcpv6(self, tap: str, payload: bytes, src: IPv6Address, hwaddr: bytes) -> Outcome:
         out = self._guarded(lambda: "dhcpv6", tap, lambda: self._dhcpv6(self._config(), tap, payload, src, hwaddr))
@@ -167,13 +150,13 @@ class Dispatcher:
         return responder.answer_dhcpv4(cfg, b, msg, self._source_mac(b), frame_src)
 
     def _nd(
-        self, cfg: DhcpdConfig, tap: str, icmp: bytes, src: IPv6Address, dst: IPv6Address, hwaddr: bytes, verify: bool, hop_limit: int
+        self, cfg: DhcpdConfig, tap: str, icmp: bytes, src: IPv6Address, dst: IPv6Address, hwaddr: bytes, hop_limit: int
     ) -> Outcome:
         if not cfg.ipv6.enable_ipv6:
             return accept(f"ND on {tap}: IPv6 is off, passed")
         if tap not in self.table:
             return accept(f"ND on {tap}: no binding, passed")
-        msg = icmpv6_nd.decode(icmp, src, dst, verify=verify)
+        msg = icmpv6_nd.decode(icmp, src, dst)
         if hop_limit != 255:
             raise MalformedPacket(f"ND message with hop limit {hop_limit}")
         client_mac = hwaddr[:6] if len(hwaddr) >= 6 else source_mac(msg)

@@ -70,11 +70,11 @@ def test_socket_mode_answers_ns_for_other_hosts_addresses(lab: Lab) -> None:
         r = vm.run(ndisc6, "-1", "-r", "3", "-w", "1000", target, "eth0", timeout=20)
         assert r.returncode == 0, r.stdout + r.stderr + lab.log_text()[-2000:]
         assert na_link_layer(r.stdout) == tap_mac
-        assert f"NS from tap1 for {target}: NA" in lab.log_text()
+        lab.wait_log(f"NS from tap1 for {target}: NA")  # logged just after the NA went out
     # outside SUBNET6: seen, passed, and nobody answers
     r = vm.run(ndisc6, "-1", "-r", "1", "-w", "500", "2001:db8:62::1", "eth0", timeout=20)
     assert r.returncode != 0, r.stdout
-    assert "NS on tap1 for 2001:db8:62::1: not ours" in lab.log_text()
+    lab.wait_log("NS on tap1 for 2001:db8:62::1: not ours")
     # Other IPv6 (UDP, an echo request, an unsolicited NA) to the host on the same
     # link: filtered in the kernel, so the daemon never counts a packet of kind "other".
     host_ll = lab.ns_run("ip", "-6", "-j", "addr", "show", "dev", "tap1", "scope", "link").stdout
