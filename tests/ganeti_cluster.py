@@ -27,6 +27,13 @@ INSTANCE_ARGS = ["-o", "noop+default", "-n", NODE, "--no-name-check", "--no-ip-c
                  "-B", "memory=128M,vcpus=1"]
 
 
+def _ppid(proc: Path) -> int:
+    try:
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
 def require_cluster_peers() -> None:
     """Skip (fail under CI) without root or Debian's ganeti; call it before starting anything else."""
     require_root("namespaces and bind mounts for a throw-away Ganeti cluster")
@@ -65,7 +72,11 @@ class GanetiCluster:
 
     @staticmethod
     def _child(pid: int) -> int:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        """unshare's one child, the init of the new pid namespace."""
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except FileNotFoundError:  # a kernel without CONFIG_PROC_CHILDREN: look for the parent pid
+            children = [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and _ppid(p) == pid]
         if len(children) != 1:
             raise GanetiError(f"unshare {pid} has children {children}, expected one")
         return int(children[0])
