@@ -16,7 +16,7 @@ hostname node1.example.test
 mount --make-rprivate /
 mount -t sysfs sysfs /sys          # this network namespace's devices (the bridge check reads /sys)
 for d in lib log etc; do mkdir -p "$T/$d"; done
-mkdir -p "$T/log/extstorage"      # provider logs; Ganeti expects it and ensure-dirs does not make it
+mkdir -p "$T/log/extstorage"      # provider logs: Ganeti needs it, its ensure-dirs makes only log/os
 cp -a /etc/ganeti/. "$T/etc/"
 mount --bind "$T/lib" /var/lib/ganeti
 mount --bind "$T/log" /var/log/ganeti
