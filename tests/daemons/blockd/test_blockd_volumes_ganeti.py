@@ -109,6 +109,13 @@ def test_instance_disks_are_created_grown_and_removed_in_blockd(
     cluster.run("gnt-instance", "modify", "--disk", "1:remove", VM)
     assert set(_volumes(vd)) == {disk0, "golden", "golden@v1"}
 
+    # the provider's one-line errors reach the operator through Ganeti, and nothing is left behind
+    for disk, words in (("add:size=1G,provider=nefeli,origin=nosuch@v1", ("nefeli create", "nosuch@v1")),
+                        ("add:size=1G,provider=nefeli,colour=blue", ("colour",))):
+        r = cluster.run("gnt-instance", "modify", "--disk", disk, VM, check=False)
+        assert r.returncode != 0 and all(w in r.stdout + r.stderr for w in words), (disk, r.stdout, r.stderr)
+        assert set(_volumes(vd)) == {disk0, "golden", "golden@v1"} and len(_disks(cluster)) == 1
+
     # remove: shutdown, detach, remove; the volume is gone from blockd, the image stays
     cluster.run("gnt-instance", "remove", "-f", VM)
     assert cluster.run("gnt-instance", "list", "--no-headers", "-o", "name").stdout.strip() == ""
