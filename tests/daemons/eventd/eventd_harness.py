@@ -210,13 +210,16 @@ class Consumer:
 
     url: str
     tag: str
+    #: The dispatcher's (snf-dispatcher asks for 5 unacked messages at a time).
+    prefetch: int = 5
     received: list[Received] = field(default_factory=list)
+    queues: list[str] = field(default_factory=list)
     _conn: Any = None
 
     async def start(self, prefixes: tuple[str, ...] = PREFIXES) -> Consumer:
         self._conn = await aio_pika.connect(self.url)
         ch = await self._conn.channel()
-        await ch.set_qos(prefetch_count=5)
+        await ch.set_qos(prefetch_count=self.prefetch)
         ex = await ch.declare_exchange("ganeti", aio_pika.ExchangeType.TOPIC, durable=True)
         dl = await ch.declare_exchange("ganeti-dl", aio_pika.ExchangeType.TOPIC, durable=True)
         bindings: dict[str, str] = {}
@@ -231,6 +234,7 @@ class Consumer:
             dq = await ch.declare_queue(f"{name}-dl", durable=True)
             await dq.bind(dl, key)
             await q.consume(self._handler(name))
+            self.queues += [name, f"{name}-dl"]
         return self
 
     def _handler(self, queue: str) -> Any:
@@ -260,6 +264,20 @@ class Consumer:
                 out.append(r)
         return out
 
-    async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
+    async def close(self, *, delete_queues: bool = False) -> None:
+        """Disconnect; with ``delete_queues`` also drop the queues (durable ones outlive us).
+
+        A queue left bound with no consumer gets a copy of every later message: a
+        benchmark round would slow the next ones down.
+        """
+        if self._conn is None:
+            return
+        await self._conn.close()
+        if delete_queues:
+            conn = await aio_pika.connect(self.url)
+            try:
+                ch = await conn.channel()
+                for name in self.queues:
+                    await ch.queue_delete(name)
+            finally:
+                await conn.close()

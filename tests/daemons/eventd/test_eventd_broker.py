@@ -341,3 +341,38 @@ async def test_sigterm_drains_what_it_spooled(rabbitmq: RabbitMQ, tmp_path: Path
     await asyncio.sleep(0.3)
     assert sorted(m.message_id for m in consumer.received) == sorted(e.message_id for e in expected)
     assert eventd.stop() == 0
+
+
+def multi_op_job(job_id: int, ops: int, t: int) -> bytes:
+    """A finished job of ``ops`` instance ops: one message each, to be sent in op order."""
+    return json.dumps({
+        "id": job_id, "received_timestamp": [t, 0], "start_timestamp": [t, 0], "end_timestamp": [t + ops, 0],
+        "ops": [{"input": {"OP_ID": "OP_INSTANCE_STARTUP", "instance_name": f"snf-{job_id}"}, "status": "success",
+                 "result": None, "log": [], "start_timestamp": [t + i, 0], "exec_timestamp": [t + i, 0],
+                 "end_timestamp": [t + i, 1]} for i in range(ops)],
+    }).encode() + b"\n"
+
+
+async def test_a_backlog_larger_than_the_window_keeps_each_jobs_order(rabbitmq: RabbitMQ, tmp_path: Path, eventds, consumers) -> None:
+    g = ganeti_dir(tmp_path)
+    queue = g / "queue"
+    consumer = await consumers("window-", ("snf",))
+    # Spooled while no broker answers, then published through a window of 3: 40 jobs wait
+    # their turn, and a job's next message goes only once its previous one is confirmed.
+    dead = f"amqp://guest:guest@127.0.0.1:{free_port()}/"
+    eventd = eventds(tmp_path, g, "--broker", dead)
+    seen: set = set()
+    expected = []
+    for jid in range(1, 41):
+        data = multi_op_job(jid, 3, 1000 * jid)
+        write_like_ganeti(queue, jid, data, luxid=False)
+        expected += expected_new(seen, data)
+    await wait_until(lambda: eventd.metric("nefeli_eventd_spool_messages") == len(expected) == 120,
+                     what="everything spooled")
+    assert eventd.stop() == 0
+    eventd = eventds(tmp_path, g, "--broker", rabbitmq.url, "--confirm-window", "3")
+    got = await consumer.wait_for(len(expected))
+    await wait_until(lambda: eventd.metric("nefeli_eventd_spool_messages") == 0, what="an empty spool")
+    assert len(consumer.received) == len(expected)  # nothing twice
+    assert by_job(got) == by_job_expected(expected)  # each job in op order
+    assert eventd.stop() == 0
