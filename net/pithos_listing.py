@@ -127,14 +127,19 @@ class ContainerRecord:
     count: int
     size: int
     last_modified: datetime | float
+    #: the container's storage policy as Swift names it (blockd: the block hash scheme)
+    storage_policy: str | None = None
 
     def fields(self) -> list[tuple[str, Any]]:
-        return [
+        out: list[tuple[str, Any]] = [
             ("name", self.name),
             ("count", self.count),
             ("bytes", self.size),
             ("last_modified", format_iso8601(self.last_modified)),
         ]
+        if self.storage_policy is not None:
+            out.append(("storage_policy", self.storage_policy))
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,11 +182,19 @@ def _xml_attr(v: str) -> str:
 _NOT_NAME_CHAR = re.compile(r"[^A-Za-z0-9._-]", re.ASCII)
 
 
-def _xml_fields(tag: str, pairs: Iterable[tuple[str, Any]]) -> str:
+#: the elements Swift's XML listing of objects has, in its order; other fields follow
+_SWIFT_OBJECT_FIELDS = ("name", "hash", "bytes", "content_type", "last_modified")
+
+
+def _xml_fields(tag: str, pairs: Iterable[tuple[str, Any]], first: Sequence[str] = ()) -> str:
     # Metadata keys are header tokens; the few token characters XML names cannot hold become "_".
-    names = ((_NOT_NAME_CHAR.sub("_", k), v) for k, v in pairs)
+    items = list(pairs)
+    if first:
+        rank = {k: i for i, k in enumerate(first)}
+        items.sort(key=lambda kv: rank.get(kv[0], len(rank)))  # stable: the rest keep their order
+    names = ((_NOT_NAME_CHAR.sub("_", k), v) for k, v in items)
     inner = "".join(f"<{k}>{_xml_text(v)}</{k}>" for k, v in names)
-    return f"<{tag}>{inner}</{tag}>\n"
+    return f"<{tag}>{inner}</{tag}>"
 
 
 _XML_HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -198,30 +211,39 @@ def _json(docs: list[dict[str, Any]]) -> bytes:
 
 def format_object_listing(records: Sequence[ObjectRecord | SubdirRecord], fmt: Format, *, container: str) -> bytes:
     """A container's listing. Plain text is one name per line (subdirs end with the
-    delimiter already); an empty plain listing is b"" (the server answers 204)."""
+    delimiter already); an empty plain listing is b"" (the server answers 204).
+    XML is laid out as Swift's (no whitespace between elements: its functional tests
+    walk the child nodes), Swift's five object fields first."""
     if fmt == "plain":
         return _plain(r.name for r in records)
     if fmt == "json":
         return _json([{"subdir": r.name} if isinstance(r, SubdirRecord) else dict(r.fields()) for r in records])
-    body = [_XML_HEAD, f'<container name="{_xml_attr(container)}">\n']
+    body = [_XML_HEAD, f'<container name="{_xml_attr(container)}">']
     for r in records:
         if isinstance(r, SubdirRecord):
-            body.append(f'<subdir name="{_xml_attr(r.name)}"><name>{_xml_text(r.name)}</name></subdir>\n')
+            body.append(f'<subdir name="{_xml_attr(r.name)}"><name>{_xml_text(r.name)}</name></subdir>')
         else:
-            body.append(_xml_fields("object", r.fields()))
-    body.append("</container>\n")
+            body.append(_xml_fields("object", r.fields(), _SWIFT_OBJECT_FIELDS))
+    body.append("</container>")
     return "".join(body).encode("utf-8")
 
 
-def format_container_listing(records: Sequence[ContainerRecord], fmt: Format, *, account: str) -> bytes:
-    """An account's listing of its containers."""
+def format_container_listing(
+    records: Sequence[ContainerRecord | SubdirRecord], fmt: Format, *, account: str
+) -> bytes:
+    """An account's listing of its containers (and, with a delimiter, subdirs). XML as
+    Swift lays it out: one element a line, a subdir an empty element with its name."""
     if fmt == "plain":
         return _plain(r.name for r in records)
     if fmt == "json":
-        return _json([dict(r.fields()) for r in records])
+        return _json([{"subdir": r.name} if isinstance(r, SubdirRecord) else dict(r.fields()) for r in records])
     body = [_XML_HEAD, f'<account name="{_xml_attr(account)}">\n']
-    body += [_xml_fields("container", r.fields()) for r in records]
-    body.append("</account>\n")
+    for r in records:
+        if isinstance(r, SubdirRecord):
+            body.append(f'<subdir name="{_xml_attr(r.name)}" />\n')
+        else:
+            body.append(_xml_fields("container", r.fields()) + "\n")
+    body.append("</account>")
     return "".join(body).encode("utf-8")
 
 
@@ -232,8 +254,8 @@ def format_account_listing(records: Sequence[AccountRecord], fmt: Format) -> byt
     if fmt == "json":
         return _json([dict(r.fields()) for r in records])
     body = [_XML_HEAD, "<accounts>\n"]
-    body += [_xml_fields("account", r.fields()) for r in records]
-    body.append("</accounts>\n")
+    body += [_xml_fields("account", r.fields()) + "\n" for r in records]
+    body.append("</accounts>")
     return "".join(body).encode("utf-8")
 
 

@@ -8,6 +8,7 @@ from net.http_conditional import format_http_date
 from net.pithos_listing import (
     AccountRecord,
     ContainerRecord,
+    SubdirRecord,
     format_account_listing,
     format_container_listing,
     parse_listing_query,
@@ -68,6 +69,7 @@ class AccountHandler:
                     raise HTTPError(403, "forbidden")
                 return web.Response(status=204, headers=listing_head_headers(r, headers))
             q = parse_listing_query(r.query, accept=r.headers.get("Accept"))
+            recs: list[ContainerRecord | SubdirRecord]
             if until is not None:
                 # Today's containers created by then (deletions are not recorded), usage of then.
                 past = await self.meta.history.containers(
@@ -75,9 +77,11 @@ class AccountHandler:
                     end_marker=q.end_marker, limit=q.limit,
                 )
                 recs = [
-                    ContainerRecord(c.container.name, c.usage.object_count, c.usage.bytes_used, c.container.mtime)
+                    SubdirRecord(c.name) if isinstance(c, Subdir) else ContainerRecord(
+                        c.container.name, c.usage.object_count, c.usage.bytes_used, c.container.mtime,
+                        c.container.policy.hash_scheme,
+                    )
                     for c in past
-                    if not isinstance(c, Subdir)
                 ]
             else:
                 items = await self.meta.listing.containers(
@@ -85,9 +89,10 @@ class AccountHandler:
                     end_marker=q.end_marker, limit=q.limit, as_user=None if r.owner else r.user,
                 )
                 recs = [
-                    ContainerRecord(c.name, c.usage.object_count, c.usage.bytes_used, c.mtime)
+                    SubdirRecord(c.name) if isinstance(c, Subdir) else ContainerRecord(
+                        c.name, c.usage.object_count, c.usage.bytes_used, c.mtime, c.policy.hash_scheme
+                    )
                     for c in items
-                    if not isinstance(c, Subdir)
                 ]
             body = format_container_listing(recs, q.format, account=acct)
             return listing_response(r, body, q.format, headers)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -63,7 +63,7 @@ from storage_engine.objects.store import MD5_ATTR
 
 from .http import HTTPError, prefixed, read_body
 from .permissions import Permissions
-from .request_context import Req, attrs_from, content_type_of
+from .request_context import Req, attrs_from, put_content_type
 from .service import Service
 from .sharing import Sharing
 from .versions import Versions
@@ -82,6 +82,7 @@ _DATA_WRITE = 64 * 1024
 
 
 ReadSpan = Callable[[int, int], AsyncGenerator[bytes, None]]
+CheckSpan = Callable[[int, int], Awaitable[None]]
 
 
 @dataclass
@@ -94,6 +95,7 @@ class SloView:
     etag: str
     size: int | None = None
     read: ReadSpan | None = None
+    check: CheckSpan | None = None
     raw_manifest: bool = False
     entries: list[StoredSegment] = field(default_factory=list)
 
@@ -146,6 +148,9 @@ class LargeObjectHandler:
         last = len(items) - 1  # as in Swift, a data segment after it makes an empty object segment "not last"
 
         async def resolve(i: int, ref: SegmentRef) -> ResolvedSegment | list[str]:
+            if (ref.container, ref.name) == (cont, name):
+                # the PUT would replace the segment it names: the SLO could never be read
+                return ["a manifest cannot be its own segment"]
             async with sem:
                 return await self._resolve_segment(r, acct, ref, last=i == last)
 
@@ -175,7 +180,7 @@ class LargeObjectHandler:
 
         result = await self.service.store.put_stream(
             acct, c, name, BytesSource(manifest), length=len(manifest), modified_by=r.user or acct,
-            content_type=content_type_of(r) or "application/octet-stream",
+            content_type=put_content_type(r),
             meta=prefixed(r.headers, "x-object-meta-"), attrs=attrs, precondition=pre,
         )
         r.request[BYTES_IN] = len(body)
@@ -256,7 +261,11 @@ class LargeObjectHandler:
         def read(start: int, end: int) -> AsyncGenerator[bytes, None]:
             return self._slo_read(r, v, entries, start, end)
 
-        return SloView(headers, etag, size=int(v.attrs[SLO_SIZE_ATTR]), read=read, entries=entries)
+        async def check(start: int, end: int) -> None:
+            async for _ in self._slo_leaves(r, v, entries, start, end, 1):
+                pass
+
+        return SloView(headers, etag, size=int(v.attrs[SLO_SIZE_ATTR]), read=read, check=check, entries=entries)
 
     async def raw_manifest(self, r: Req, view: SloView, headers: dict[str, str]) -> web.StreamResponse:
         """?multipart-manifest=get&format=raw: the manifest in the form a PUT takes."""
@@ -267,16 +276,14 @@ class LargeObjectHandler:
             return web.Response(status=200, headers=headers)
         return web.Response(status=200, body=body, headers=headers)
 
-    async def check_first(self, view: SloView, start: int, end: int) -> None:
-        """Find the first segment a span needs before any header is sent, so a broken
-        SLO is a 409 rather than a cut connection (later segments are checked as they come)."""
-        if view.read is None:
+    async def check_spans(self, view: SloView, spans: Sequence[tuple[int, int]]) -> None:
+        """Find every segment the spans need (sub-manifests too) before any header is
+        sent, so a segment deleted or replaced since the manifest was written is a 409
+        rather than a connection cut halfway through the body. Only metadata is read."""
+        if view.check is None:
             return
-        pieces = view.read(start, end)
-        try:
-            await anext(pieces, None)
-        finally:
-            await pieces.aclose()
+        for start, end in spans:
+            await view.check(start, end)
 
     async def _manifest(self, v: ObjectVersion) -> list[StoredSegment]:
         if v.size > MAX_STORED_MANIFEST_SIZE:

@@ -6,6 +6,7 @@ without depending on another handler.
 
 from __future__ import annotations
 
+import mimetypes
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote, unquote_to_bytes
@@ -82,6 +83,17 @@ def truthy(v: str | None) -> bool:
 def content_type_of(r: Req, default: str | None = "application/octet-stream") -> str | None:
     ct = r.headers.get("Content-Type")
     return ct.strip() if ct and ct.strip() else default
+
+
+def put_content_type(r: Req) -> str:
+    """The Content-Type an object PUT stores. On the Swift path a PUT without one (or
+    with X-Detect-Content-Type: true) gets the type its name suggests, as Swift's proxy
+    guesses it (mimetypes on the object path); otherwise application/octet-stream."""
+    ct = content_type_of(r, None)
+    if r.api == "swift" and (ct is None or truthy(r.headers.get("X-Detect-Content-Type"))):
+        guessed, _encoding = mimetypes.guess_type(r.obj or "")
+        return guessed or "application/octet-stream"
+    return ct or "application/octet-stream"
 
 
 def attrs_from(r: Req) -> dict[str, str]:
