@@ -292,16 +292,17 @@ def evaluate_preconditions(
     `If-None-Match: *` passes: create-only PUT). Dates compare at one-second resolution.
     Invalid dates are ignored; an unparsable entity-tag list raises InvalidETag (400),
     unless `lenient` (the Swift path), where tag lists are read as Swift reads them
-    (parse_etag_list_swift) and never refused.
+    (parse_etag_list_swift) and never refused, and If-Unmodified-Since is checked
+    even when If-Match matched (as Swift's swob does).
     """
     current = ETag(_normalise(etag)) if isinstance(etag, str) else etag
     safe = method.upper() in ("GET", "HEAD")
     mtime = None if last_modified is None else _epoch(last_modified)
-    # 1. If-Match, else 2. If-Unmodified-Since
+    # 1. If-Match, else 2. If-Unmodified-Since (Swift checks the date even after a match)
     if if_match is not None:
         if not _matches(_tag_list(if_match, lenient=lenient), current, weak=False):
             return Decision(Outcome.PRECONDITION_FAILED, "If-Match: no current entity-tag matches")
-    elif if_unmodified_since is not None and mtime is not None:
+    if (if_match is None or lenient) and if_unmodified_since is not None and mtime is not None:
         since = _date_or_none(if_unmodified_since)
         if since is not None and mtime > since:
             return Decision(Outcome.PRECONDITION_FAILED, "If-Unmodified-Since: modified since then")

@@ -84,6 +84,8 @@ class ObjectRecord:
     allowed_to: str | None = None
     public: str | None = None
     meta: Mapping[str, str] = field(default_factory=dict)
+    #: a static large object's ETag, quoted (Swift lists it beside the manifest's hash)
+    slo_etag: str | None = None
 
     def fields(self) -> list[tuple[str, Any]]:
         """(key, value) pairs in output order, as JSON keys and XML element names."""
@@ -95,6 +97,7 @@ class ObjectRecord:
             ("last_modified", format_iso8601(self.last_modified)),
         ]
         optional: list[tuple[str, Any]] = [
+            ("slo_etag", self.slo_etag),
             ("x_object_hash", self.x_object_hash),
             ("x_object_uuid", self.uuid),
             ("x_object_version", self.version),
@@ -274,8 +277,12 @@ class ListingQuery:
     delimiter: str | None = None
     format: Format = "plain"
     path: str | None = None
+    #: Swift's `reverse=`: names in descending order, marker an upper bound, end_marker a lower one
+    reverse: bool = False
 
 
+#: what Swift's config_true_value takes for yes (reverse=on, reverse=t ...)
+_TRUE = frozenset({"true", "1", "yes", "on", "t", "y"})
 _FORMATS: dict[str, Format] = {"plain": "plain", "text": "plain", "json": "json", "xml": "xml"}
 _ACCEPT: dict[str, Format] = {
     "application/json": "json",
@@ -306,11 +313,11 @@ def negotiate_format(accept: str | None) -> Format:
     return "plain"
 
 
-def _text_param(params: Mapping[str, str], key: str) -> str | None:
+def _text_param(params: Mapping[str, str], key: str, *, nul_ok: bool = False) -> str | None:
     v = params.get(key)
     if v is None or v == "":
         return None
-    if "\x00" in v:
+    if "\x00" in v and not nul_ok:
         raise InvalidListingQuery(f"{key} contains NUL")
     try:
         v.encode("utf-8")
@@ -320,14 +327,18 @@ def _text_param(params: Mapping[str, str], key: str) -> str | None:
 
 
 def parse_listing_query(
-    params: Mapping[str, str], *, accept: str | None = None, max_limit: int = MAX_LIMIT
+    params: Mapping[str, str], *, accept: str | None = None, max_limit: int = MAX_LIMIT, swift: bool = False
 ) -> ListingQuery:
-    """Validate `limit`, `marker`, `end_marker`, `prefix`, `delimiter`, `path` and `format`
+    """Validate `limit`, `marker`, `end_marker`, `prefix`, `delimiter`, `path`, `reverse` and `format`
     (empty values count as absent). `path=p` means prefix `p/` and delimiter `/` (as in
     Swift, it overrides both). Without `format`, the Accept header decides.
+    With ``swift``, a `limit` that is not all digits is ignored, as Swift's servers
+    ignore it (its functional tests send `limit=5000.0`).
     Raises InvalidListingQuery (400) or ListingLimitTooLarge (412)."""
     limit = min(DEFAULT_LIMIT, max_limit)
     raw_limit = params.get("limit")
+    if raw_limit and swift and not (raw_limit.isascii() and raw_limit.isdigit()):
+        raw_limit = None
     if raw_limit:
         if not raw_limit.isascii() or not raw_limit.isdigit():
             raise InvalidListingQuery("limit must be a non-negative integer")
@@ -353,10 +364,11 @@ def parse_listing_query(
         fmt = negotiate_format(accept)
     return ListingQuery(
         limit=limit,
-        marker=_text_param(params, "marker"),
-        end_marker=_text_param(params, "end_marker"),
+        marker=_text_param(params, "marker", nul_ok=True),  # a bound only: names hold no NUL
+        end_marker=_text_param(params, "end_marker", nul_ok=True),
         prefix=prefix,
         delimiter=delimiter,
         format=fmt,
         path=path,
+        reverse=(params.get("reverse") or "").strip().lower() in _TRUE,
     )

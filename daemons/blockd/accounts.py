@@ -11,7 +11,6 @@ from net.pithos_listing import (
     SubdirRecord,
     format_account_listing,
     format_container_listing,
-    parse_listing_query,
 )
 from net.pithos_policy import format_quota, parse_account_policy
 from net.pithos_sharing import parse_group_headers
@@ -19,7 +18,7 @@ from storage_engine.objects.metadata import Account, Subdir
 from storage_engine.objects.metadata import errors as merr
 
 from .http import HTTPError, prefixed
-from .listings import listing_head_headers, listing_response
+from .listings import listing_head_headers, listing_query, listing_response
 from .permissions import Permissions
 from .request_context import Req, metadata_post_status
 from .service import Service
@@ -35,7 +34,7 @@ class AccountHandler:
         """GET / : the accounts sharing something with the user."""
         if r.method not in ("GET", "HEAD"):
             raise HTTPError(405, "method not allowed")
-        q = parse_listing_query(r.query, accept=r.headers.get("Accept"))
+        q = listing_query(r)
         names = await self.meta.sharing.accounts_sharing_with(r.user or "", marker=q.marker, limit=q.limit)
         # kamaki's `sharer list` reads each entry's last_modified (the account's mtime)
         records = [AccountRecord(n, (await self.meta.accounts.get(n)).mtime) for n in names]
@@ -68,8 +67,10 @@ class AccountHandler:
                 if not r.owner:
                     raise HTTPError(403, "forbidden")
                 return web.Response(status=204, headers=listing_head_headers(r, headers))
-            q = parse_listing_query(r.query, accept=r.headers.get("Accept"))
+            q = listing_query(r)
             recs: list[ContainerRecord | SubdirRecord]
+            if until is not None and q.reverse:
+                raise HTTPError(400, "a listing of the past (until) cannot be reversed")
             if until is not None:
                 # Today's containers created by then (deletions are not recorded), usage of then.
                 past = await self.meta.history.containers(
@@ -86,7 +87,7 @@ class AccountHandler:
             else:
                 items = await self.meta.listing.containers(
                     acct, prefix=q.prefix or None, delimiter=q.delimiter, marker=q.marker,
-                    end_marker=q.end_marker, limit=q.limit, as_user=None if r.owner else r.user,
+                    end_marker=q.end_marker, limit=q.limit, as_user=None if r.owner else r.user, reverse=q.reverse,
                 )
                 recs = [
                     SubdirRecord(c.name) if isinstance(c, Subdir) else ContainerRecord(

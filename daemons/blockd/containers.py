@@ -7,14 +7,14 @@ from typing import Any
 from aiohttp import web
 
 from net.http_conditional import format_http_date
-from net.pithos_listing import ObjectRecord, SubdirRecord, format_object_listing, parse_listing_query
-from storage_engine.objects.large_objects import listed_size
+from net.pithos_listing import ObjectRecord, SubdirRecord, format_object_listing
+from storage_engine.objects.large_objects import listed_size, listed_slo_etag
 from storage_engine.objects.metadata import Container, ContainerPolicy, ListingExtras, Subdir
 from storage_engine.objects.metadata import errors as merr
 
 from .hashsync import HashSyncHandler
 from .http import HTTPError, int_header, prefixed
-from .listings import listing_head_headers, listing_response
+from .listings import listing_head_headers, listing_query, listing_response
 from .permissions import Permissions
 from .public_paths import public_path
 from .request_context import Req, metadata_post_status
@@ -92,14 +92,17 @@ class ContainerHandler:
             return web.Response(status=204, headers=listing_head_headers(r, headers))
         if m == "GET":
             c = await self.meta.containers.get(acct, cont)
-            q = parse_listing_query(r.query, accept=r.headers.get("Accept"))
+            q = listing_query(r)
             until = until_of(r)
             page: dict[str, Any] = dict(
                 prefix=q.prefix or None, delimiter=q.delimiter, marker=q.marker, end_marker=q.end_marker,
                 limit=q.limit, shared="shared" in r.query and r.owner, public="public" in r.query and r.owner,
                 path=q.path,  # no subdir entries under path=
+                reverse=q.reverse,
             )
             extras: dict[str, ListingExtras] = {}
+            if until is not None and q.reverse:
+                raise HTTPError(400, "a listing of the past (until) cannot be reversed")
             if until is not None:
                 # The past as the owner saw it; sharing and publication are not kept in history.
                 items = await self.meta.history.objects(
@@ -125,7 +128,7 @@ class ContainerHandler:
                             hash=self.versions.etag_for(r.api, it) or it.etag,
                             content_type=it.content_type, last_modified=it.mtime,
                             x_object_hash=it.etag, uuid=it.uuid, version=it.serial, version_timestamp=it.mtime,
-                            modified_by=it.modified_by, meta=dict(it.meta),
+                            modified_by=it.modified_by, meta=dict(it.meta), slo_etag=listed_slo_etag(it),
                             sharing=extra.sharing.format() if extra and extra.sharing else None,
                             public=public_path(extra.public_token) if extra and extra.public_token else None,
                         )

@@ -23,13 +23,15 @@ from aiohttp import web
 
 from daemons.runtime.access_log import BYTES_IN
 from net.http_conditional import format_http_date
-from net.http_errors import InvalidManifest
+from net.http_errors import InvalidManifest, InvalidPartNumber
+from net.http_range import Span
 from net.object_names import validate_container
 from net.pithos_listing import format_iso8601
 from net.swift_slo import (
     MAX_MANIFEST_DEPTH,
     MAX_MANIFEST_SIZE,
     MAX_STORED_MANIFEST_SIZE,
+    PART_NUMBER_UNSATISFIABLE,
     BulkDeleteResult,
     DataSegment,
     ManifestEntry,
@@ -41,7 +43,9 @@ from net.swift_slo import (
     manifest_etag,
     manifest_size,
     normalize_etag,
+    parse_part_number,
     parse_put_manifest,
+    part_span,
     parse_stored_manifest,
     resolve_segment_range,
 )
@@ -96,6 +100,8 @@ class SloView:
     size: int | None = None
     read: ReadSpan | None = None
     check: CheckSpan | None = None
+    #: the bytes ?part-number= asks for (served as a 206 whatever the Range)
+    part: Span | None = None
     raw_manifest: bool = False
     entries: list[StoredSegment] = field(default_factory=list)
 
@@ -106,6 +112,18 @@ class ResolvedSegment:
 
     entry: ManifestEntry
     depth: int
+
+
+def part_number_of(r: Req) -> int | None:
+    """``?part-number=`` of an SLO GET/HEAD/COPY; 400 with Swift's text if it is no
+    positive integer (the manifest itself, ?multipart-manifest=get, ignores it)."""
+    raw = r.query.get("part-number")
+    if raw is None or r.query.get("multipart-manifest") == "get":
+        return None
+    try:
+        return parse_part_number(raw)
+    except InvalidPartNumber as exc:
+        raise HTTPError(400, exc.reason, exact=True) from None
 
 
 class LargeObjectHandler:
@@ -256,7 +274,13 @@ class LargeObjectHandler:
             return SloView(headers, etag, raw_manifest=raw, entries=await self._manifest(v) if raw else [])
         etag = v.attrs[SLO_ETAG_ATTR]
         headers["ETag"] = f'"{etag}"'
-        entries = await self._manifest(v) if r.method == "GET" else []
+        manifest_md5 = self.versions.etag_for(r.api, v)
+        if manifest_md5:
+            headers["X-Manifest-Etag"] = manifest_md5  # the manifest's own MD5, as Swift sends it
+        part = part_number_of(r)
+        entries = await self._manifest(v) if r.method == "GET" or part is not None else []
+        if part is not None:
+            headers["X-Parts-Count"] = str(len(entries))
 
         def read(start: int, end: int) -> AsyncGenerator[bytes, None]:
             return self._slo_read(r, v, entries, start, end)
@@ -265,7 +289,19 @@ class LargeObjectHandler:
             async for _ in self._slo_leaves(r, v, entries, start, end, 1):
                 pass
 
-        return SloView(headers, etag, size=int(v.attrs[SLO_SIZE_ATTR]), read=read, check=check, entries=entries)
+        size = int(v.attrs[SLO_SIZE_ATTR])
+        view = SloView(headers, etag, size=size, read=read, check=check, entries=entries)
+        if part is not None:
+            view.part = self._part(entries, part, size, headers)
+        return view
+
+    @staticmethod
+    def _part(entries: Sequence[StoredSegment], number: int, size: int, headers: dict[str, str]) -> Span:
+        """The bytes ?part-number= names; 416 with Swift's text past the last part."""
+        span = part_span(entries, number)
+        if span is None:
+            raise HTTPError(416, PART_NUMBER_UNSATISFIABLE, {**headers, "Content-Range": f"bytes */{size}"}, exact=True)
+        return span
 
     async def raw_manifest(self, r: Req, view: SloView, headers: dict[str, str]) -> web.StreamResponse:
         """?multipart-manifest=get&format=raw: the manifest in the form a PUT takes."""
@@ -397,7 +433,13 @@ class LargeObjectHandler:
         data: AsyncIterator[bytes]
         if is_static_large_object(v):
             size = int(v.attrs[SLO_SIZE_ATTR])
-            data = self._slo_read(rs, v, await self._manifest(v), 0, size - 1)
+            entries = await self._manifest(v)
+            first, last = 0, size - 1
+            part = part_number_of(r)
+            if part is not None:  # only that part is copied (Swift applies it to the source GET)
+                span = self._part(entries, part, size, {})
+                first, last, size = span.start, span.end, span.length
+            data = self._slo_read(rs, v, entries, first, last)
         elif v.attrs.get(DLO_MANIFEST_ATTR):
             segments = await self.dlo_segments(rs, src[0], v.attrs[DLO_MANIFEST_ATTR])
             size = sum(s.size for s in segments)

@@ -157,7 +157,9 @@ class ObjectHandler:
         if slo is not None and slo.raw_manifest:
             return await self.large.raw_manifest(r, slo, headers)
         spans = None
-        if "Range" in h and if_range_allows(h.get("If-Range"), etag=etag, last_modified=v.mtime):
+        if slo is not None and slo.part is not None:
+            spans = [slo.part]  # ?part-number=: that part, whatever the Range says
+        elif "Range" in h and if_range_allows(h.get("If-Range"), etag=etag, last_modified=v.mtime):
             try:
                 spans = select_ranges(h.get("Range"), size)
             except RangeNotSatisfiable as exc:
@@ -220,7 +222,7 @@ class ObjectHandler:
                 return result
         elif copy_from or move_from:
             src_acct = r.headers.get("X-Source-Account") or acct
-            src_cont, src_name = split_ref(copy_from or move_from or "")
+            src_cont, src_name = split_ref(copy_from or move_from or "", status=412 if r.api == "swift" else 400)
             if move_from:
                 await self.perms.require_write(r, src_acct, src_cont, src_name)
             else:
@@ -284,9 +286,10 @@ class ObjectHandler:
     async def copy_method(self, r: Req) -> web.StreamResponse:
         acct, cont, name = r.names
         dest = r.headers.get("Destination")
+        bad_dest = 412 if r.api == "swift" else 400  # Swift's answer to a missing or malformed one
         if not dest:
-            raise HTTPError(400, "Destination header required")
-        dcont, dname = split_ref(dest)
+            raise HTTPError(bad_dest, "Destination header required")
+        dcont, dname = split_ref(dest, status=bad_dest)
         dacct = r.headers.get("Destination-Account") or acct
         move = r.method == "MOVE"
         if move:

@@ -128,12 +128,14 @@ def source_version_of(r: Req) -> int | None:
     return _positive(raw, "X-Source-Version must be a positive integer")
 
 
-def split_ref(ref: str) -> tuple[str, str]:
-    """``/container/object`` of X-Copy-From, Destination, X-Source-Object."""
-    path = unquote(ref).lstrip("/")
+def split_ref(ref: str, *, status: int = 400) -> tuple[str, str]:
+    """``/container/object`` of X-Copy-From, Destination, X-Source-Object; a
+    malformed one is answered with ``status`` (Swift: 412 for a copy's)."""
+    path = unquote(ref)
+    path = path[1:] if path.startswith("/") else path
     cont, _, name = path.partition("/")
     if not cont or not name:
-        raise HTTPError(400, "expected /container/object")
+        raise HTTPError(status, "expected /container/object")
     return validate_container(cont), validate_object(name)
 
 

@@ -238,10 +238,27 @@ def test_delimiter_and_text_params() -> None:
     with pytest.raises(InvalidListingQuery, match="longer than"):
         parse_listing_query({"delimiter": "é" * 513})
     for key in ("marker", "end_marker", "prefix", "delimiter", "path"):
-        with pytest.raises(InvalidListingQuery, match="NUL"):
-            parse_listing_query({key: "\x00" if key == "delimiter" else "a\x00"})
+        if key in ("prefix", "delimiter", "path"):
+            with pytest.raises(InvalidListingQuery, match="NUL"):
+                parse_listing_query({key: "\x00" if key == "delimiter" else "a\x00"})
         with pytest.raises(InvalidListingQuery, match="UTF-8"):
             parse_listing_query({key: "\udcff"})
+    # a marker is a bound, and names hold no NUL: Swift clients page "through x" with x + NUL
+    q = parse_listing_query({"marker": "b1\x00", "end_marker": "a\x00"})
+    assert (q.marker, q.end_marker) == ("b1\x00", "a\x00")
+
+
+def test_reverse_and_swift_limits() -> None:
+    for yes in ("on", "true", "1", "yes", "t", "Y", "TRUE"):
+        assert parse_listing_query({"reverse": yes}).reverse
+    for no in ("off", "false", "no", "", "0", "maybe"):
+        assert not parse_listing_query({"reverse": no}).reverse
+    # Swift ignores a limit that is not all digits; the Pithos path refuses it
+    assert parse_listing_query({"limit": "5000.0"}, swift=True).limit == 10000
+    with pytest.raises(InvalidListingQuery):
+        parse_listing_query({"limit": "5000.0"})
+    with pytest.raises(ListingLimitTooLarge):
+        parse_listing_query({"limit": "10001"}, swift=True)
 
 
 @pytest.mark.parametrize(

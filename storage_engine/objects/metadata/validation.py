@@ -85,12 +85,14 @@ def object_name(name: str) -> str:
     return name
 
 
-def listing_string(value: str | None, what: str) -> str | None:
-    """prefix/marker/end_marker/delimiter/path: any UTF-8 without NUL, bounded."""
+def listing_string(value: str | None, what: str, *, nul_ok: bool = False) -> str | None:
+    """prefix/marker/end_marker/delimiter/path: any UTF-8 without NUL, bounded. A
+    marker is only a bound (no name holds NUL), so ``nul_ok`` lets it hold one: Swift
+    clients page "up to and including x" with the marker ``x + NUL``."""
     if value is None:
         return None
     raw = _utf8(value, what, errors.InvalidArgument)
-    if "\x00" in value:
+    if "\x00" in value and not nul_ok:
         raise errors.InvalidArgument(f"{what} contains NUL")
     if len(raw) > MAX_OBJECT_NAME:
         raise errors.InvalidArgument(f"{what} longer than {MAX_OBJECT_NAME} bytes")
