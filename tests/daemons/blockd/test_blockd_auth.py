@@ -55,6 +55,11 @@ def test_auth_v1(daemon: Daemon) -> None:
     bad = c.request("GET", "/auth/v1.0", headers={"X-Auth-User": "demo:swift", "X-Auth-Key": "wrong-key-wrong-key"})
     assert bad.status == 401
     assert c.request("GET", "/auth/v1.0").status == 401
+    # a login while the token is valid answers the same token (no pile of tokens per call)
+    again = c.request("GET", "/auth/v1.0", headers={"X-Auth-User": "demo:swift", "X-Auth-Key": "a-long-enough-key-123"})
+    assert again.h("X-Auth-Token") == tok and 0 < int(again.h("X-Auth-Token-Expires") or 0) <= 86400
+    with daemon.meta() as m:
+        assert sum(t.description == "auth/v1.0" for t in m.tokens.list("demo")) == 1
 
 
 def test_identity_v2(daemon: Daemon) -> None:
