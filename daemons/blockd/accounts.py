@@ -26,7 +26,8 @@ from .until import until_headers, until_of
 
 
 class AccountHandler:
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, perms: Permissions) -> None:
+        self.perms = perms
         self.service = service
         self.meta = service.meta
 
@@ -53,7 +54,9 @@ class AccountHandler:
                     a = await self.meta.accounts.ensure(acct)
                 headers = AccountHandler._account_headers(a)
             else:
-                await self.meta.accounts.get(acct)  # 404 for an unknown account
+                if m == "HEAD":  # whether or not the account exists
+                    raise HTTPError(403, "forbidden")
+                await self.perms.require_shared(r, acct)  # 403 for an unknown account too
                 headers = {}
             until = until_of(r)
             if until is not None:

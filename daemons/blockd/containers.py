@@ -24,7 +24,8 @@ from .versions import Versions
 
 
 class ContainerHandler:
-    def __init__(self, service: Service, versions: Versions, hashsync: HashSyncHandler) -> None:
+    def __init__(self, service: Service, perms: Permissions, versions: Versions, hashsync: HashSyncHandler) -> None:
+        self.perms = perms
         self.service = service
         self.meta = service.meta
         self.versions = versions
@@ -81,8 +82,7 @@ class ContainerHandler:
         assert acct is not None and cont is not None
         m = r.method
         if m == "HEAD":
-            if not r.owner:
-                await self.meta.containers.get(acct, cont)
+            if not r.owner:  # whether or not it exists
                 raise HTTPError(403, "forbidden")
             until = until_of(r)
             if until is not None:
@@ -91,6 +91,7 @@ class ContainerHandler:
                 headers = self._container_headers(await self.meta.containers.get(acct, cont))
             return web.Response(status=204, headers=listing_head_headers(r, headers))
         if m == "GET":
+            await self.perms.require_shared(r, acct, cont)
             c = await self.meta.containers.get(acct, cont)
             q = listing_query(r)
             until = until_of(r)

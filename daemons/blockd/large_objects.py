@@ -23,8 +23,8 @@ from aiohttp import web
 
 from daemons.runtime.access_log import BYTES_IN
 from net.http_conditional import format_http_date
-from net.http_errors import InvalidManifest, InvalidPartNumber
-from net.http_range import Span
+from net.http_errors import InvalidManifest, InvalidPartNumber, RangeNotSatisfiable
+from net.http_range import Span, select_ranges
 from net.object_names import validate_container
 from net.pithos_listing import format_iso8601
 from net.swift_slo import (
@@ -112,6 +112,11 @@ class ResolvedSegment:
 
     entry: ManifestEntry
     depth: int
+
+
+async def _no_bytes() -> AsyncIterator[bytes]:
+    return
+    yield b""  # an async generator that yields nothing
 
 
 def part_number_of(r: Req) -> int | None:
@@ -419,39 +424,64 @@ class LargeObjectHandler:
         modified_by: str,
         precondition: Precondition | None,
     ) -> WriteResult | None:
-        """Swift's copy of a large object (COPY, or PUT with X-Copy-From, on the Swift
-        path): a plain object holding the bytes the source reads as, its segments
-        joined, as Swift's copy middleware makes by reading the source with a GET.
-        With ``?multipart-manifest=get`` the manifest itself is copied instead (the
-        usual copy: another manifest over the same segments); so it is on the Pithos
-        path. None when that usual copy applies."""
+        """Swift's copies that read the source's bytes (COPY, or PUT with X-Copy-From,
+        on the Swift path), as Swift's copy middleware makes them with a GET of the
+        source: a large object's copy is a plain object holding its segments joined
+        (``?part-number=`` one part of an SLO), and a copy with a ``Range`` holds
+        those bytes of any object. With ``?multipart-manifest=get`` the manifest
+        itself is copied instead (the usual copy: another manifest over the same
+        segments); so it is on the Pithos path. None when that usual copy, which
+        shares the source's map, applies."""
         if r.api != "swift" or r.query.get("multipart-manifest") == "get":
             return None
         v = await self.versions.get(*src, serial)
         # segments are read as the source's reader: the caller's rights in the source account
         rs = r.at(*src)
-        data: AsyncIterator[bytes]
+        rng = r.headers.get("Range")
+        read: Callable[[int, int], AsyncIterator[bytes]]
+        part: Span | None = None
         if is_static_large_object(v):
             size = int(v.attrs[SLO_SIZE_ATTR])
             entries = await self._manifest(v)
-            first, last = 0, size - 1
-            part = part_number_of(r)
-            if part is not None:  # only that part is copied (Swift applies it to the source GET)
-                span = self._part(entries, part, size, {})
-                first, last, size = span.start, span.end, span.length
-            data = self._slo_read(rs, v, entries, first, last)
+            number = part_number_of(r)
+            if number is not None:  # only that part is copied (Swift applies it to the source GET)
+                part = self._part(entries, number, size, {})
+
+            def read(first: int, last: int) -> AsyncIterator[bytes]:
+                return self._slo_read(rs, v, entries, first, last)
         elif v.attrs.get(DLO_MANIFEST_ATTR):
             segments = await self.dlo_segments(rs, src[0], v.attrs[DLO_MANIFEST_ATTR])
             size = sum(s.size for s in segments)
-            data = self.read_joined(segments, 0, size - 1)
+
+            def read(first: int, last: int) -> AsyncIterator[bytes]:
+                return self.read_joined(segments, first, last)
+        elif rng is not None:
+            size = v.size
+
+            def read(first: int, last: int) -> AsyncIterator[bytes]:
+                return self.service.store.read(v, first, last)
         else:
             return None
+        first, last = 0, size - 1
+        if part is not None:
+            first, last = part.start, part.end
+        elif rng is not None:
+            try:
+                spans = select_ranges(rng, size)
+            except RangeNotSatisfiable as exc:
+                raise HTTPError(416, exc.reason, {"Content-Range": f"bytes */{size}"}) from None
+            if spans is not None:
+                if len(spans) != 1:
+                    raise HTTPError(400, "a copy takes one byte range")
+                first, last = spans[0].start, spans[0].end
+        size = last - first + 1
         if size > MAX_JOINED_COPY:
             raise HTTPError(
                 413, f"a copy of a large object's content is limited to {MAX_JOINED_COPY} bytes "
                 "(copy its manifest with ?multipart-manifest=get)",
             )
         c = await self.service.meta.containers.get(dst[0], dst[1])
+        data: AsyncIterator[bytes] = read(first, last) if size > 0 else _no_bytes()
         return await self.service.store.copy_bytes(
             v, StreamSource(data), size, c, dst, modified_by=modified_by, content_type=content_type,
             meta=meta, replace_meta=fresh, precondition=precondition, drop_attrs=LARGE_OBJECT_ATTRS,

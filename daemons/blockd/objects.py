@@ -204,6 +204,20 @@ class ObjectHandler:
         acct, cont, name = r.names
         await self.perms.require_write(r, acct, cont, name)
         self.sharing.check(r)
+        copy_from = r.headers.get("X-Copy-From")
+        move_from = r.headers.get("X-Move-From")
+        src: tuple[str, str, str] | None = None
+        if (copy_from or move_from) and "hashmap" not in r.query:
+            # the source's rights first, as Swift's copy reads the source before anything
+            # else: a source the caller may not read is a 403 even into no container
+            # X-Copy-From-Account is Swift's name for Pithos' X-Source-Account
+            src_acct = r.headers.get("X-Copy-From-Account") or r.headers.get("X-Source-Account") or acct
+            src_cont, src_name = split_ref(copy_from or move_from or "", status=412 if r.api == "swift" else 400)
+            if move_from:
+                await self.perms.require_write(r, src_acct, src_cont, src_name)
+            else:
+                await self.perms.require_read(r, src_acct, src_cont, src_name)
+            src = (src_acct, src_cont, src_name)
         ref = await self.service.meta.containers.ref(acct, cont)
         c = ref.container
         has_quota = c.policy.quota is not None or ref.account_quota is not None
@@ -214,21 +228,13 @@ class ObjectHandler:
         pre = self.versions.write_precondition(r, cur)
         meta = prefixed(r.headers, "x-object-meta-")
         by = r.user or acct
-        copy_from = r.headers.get("X-Copy-From")
-        move_from = r.headers.get("X-Move-From")
         if "hashmap" in r.query:
             result = await self.hashsync.put_hashmap(r, c, name, meta, pre)
             if isinstance(result, web.StreamResponse):
                 return result
-        elif copy_from or move_from:
-            src_acct = r.headers.get("X-Source-Account") or acct
-            src_cont, src_name = split_ref(copy_from or move_from or "", status=412 if r.api == "swift" else 400)
-            if move_from:
-                await self.perms.require_write(r, src_acct, src_cont, src_name)
-            else:
-                await self.perms.require_read(r, src_acct, src_cont, src_name)
+        elif src is not None:
             result = await self._copy_object(
-                r, (src_acct, src_cont, src_name), (acct, cont, name), move=bool(move_from),
+                r, src, (acct, cont, name), move=bool(move_from),
                 serial=None if move_from else source_version_of(r), meta=meta, modified_by=by, precondition=pre,
             )
         else:

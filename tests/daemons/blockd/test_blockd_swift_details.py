@@ -275,3 +275,49 @@ def test_small_swift_refusals(c: Client, daemon: Daemon) -> None:
     assert r.status == 401 and r.h("www-authenticate") == 'Swift realm="a%22b%0Ac"'
     r = Client(daemon.port).request("GET", c.p("c"), auth=False)
     assert r.h("www-authenticate") == 'Token realm="nefeli"'
+
+
+# --- another account's resources, copies with a range or from another account ---
+
+
+def test_another_accounts_resources_answer_403_existing_or_not(c: Client, daemon: Daemon) -> None:
+    other = daemon.client(daemon.new_account("eve"), account="eve")
+    assert other.put_container("eves").status == 201
+    other.put("eves", "secret", b"s")
+    for api in ("swift", "pithos"):
+        for path in ((), ("eves",), ("nosuch",), ("eves", "secret"), ("eves", "nosuch"), ("nosuch", "x")):
+            for method in ("GET", "HEAD"):
+                r = c.request(method, c.p(*path, api=api, account="eve"))
+                assert r.status == 403, (api, path, method, r)
+        r = c.request("GET", c.p(api=api, account="nobody-at-all"))
+        assert r.status == 403
+    # once eve shares something in a container, its listing (and her account's) opens up
+    r = other.request("POST", other.p("eves", "secret"), headers={"X-Object-Sharing": "read=demo"})
+    assert r.status == 202
+    assert c.request("GET", c.p("eves", account="eve")).body.split() == [b"secret"]
+    assert c.request("GET", c.p(account="eve")).body.split() == [b"eves"]
+    assert c.request("GET", c.p("eves", "secret", account="eve")).body == b"s"
+    assert c.request("HEAD", c.p("eves", account="eve")).status == 403  # HEAD is the owner's
+
+
+def test_copy_with_a_range_and_from_another_account(c: Client, daemon: Daemon) -> None:
+    data = bytes(range(256)) * 4
+    swift(c, "PUT", "ranged-src", data, **{"Content-Type": "x/y", "X-Object-Meta-K": "v"})
+    r = c.request("COPY", c.p("c", "ranged-src", api="swift"), headers={"Destination": "c/ranged-dst", "Range": "bytes=100-200"})
+    assert r.status == 201
+    got = swift(c, "GET", "ranged-dst")
+    assert got.body == data[100:201] and got.h("etag") == md5(data[100:201])
+    assert got.h("content-type") == "x/y" and got.h("x-object-meta-k") == "v"
+    r = swift(c, "PUT", "ranged-put", b"", **{"X-Copy-From": "c/ranged-src", "Range": "bytes=-10"})
+    assert r.status == 201 and swift(c, "GET", "ranged-put").body == data[-10:]
+    r = c.request("COPY", c.p("c", "ranged-src", api="swift"), headers={"Destination": "c/x", "Range": "bytes=5000-"})
+    assert r.status == 416 and swift(c, "HEAD", "x").status == 404
+    # X-Copy-From-Account: from an account that shares the object with the caller
+    eve = daemon.client(daemon.new_account("eve2"), account="eve2")
+    assert eve.put_container("pub").status == 201
+    eve.put("pub", "o", b"from eve")
+    r = swift(c, "PUT", "from-eve", b"", **{"X-Copy-From": "pub/o", "X-Copy-From-Account": "eve2"})
+    assert r.status == 403  # not shared: 403, and no object
+    eve.request("POST", eve.p("pub", "o"), headers={"X-Object-Sharing": "read=demo"})
+    r = swift(c, "PUT", "from-eve", b"", **{"X-Copy-From": "pub/o", "X-Copy-From-Account": "eve2"})
+    assert r.status == 201 and swift(c, "GET", "from-eve").body == b"from eve"
