@@ -112,7 +112,8 @@ def test_an_object_shared_with_one_user_is_refused_to_a_third(daemon: Daemon) ->
     assert erin.request("GET", erin.p("mine", "stolen", account="erin")).status == 404
     # dave's listing of the container shows what is shared with him; erin's shows nothing
     assert dave.request("GET", c.p("for-dave")).body == b"note\n"
-    assert erin.request("GET", c.p("for-dave")).status == 204
+    # nothing in it is shared with erin: 403, as for a container that does not exist
+    assert erin.request("GET", c.p("for-dave")).status == 403
     assert b"demo" not in erin.request("GET", "/object-store/v1").body
 
 
@@ -144,10 +145,10 @@ def test_sharing_and_groups(daemon: Daemon) -> None:
     assert carol.request("POST", c.p("c", "team-doc", query="update"), headers={"X-Object-Sharing": "read=*"}).status == 403
     assert c.request("POST", c.p("c", "team-doc", query="update"), headers={"X-Object-Sharing": "read=;;"}).status == 400
     assert c.request("POST", c.p("c", "no-such", query="update"), headers={"X-Object-Sharing": "read=bob"}).status == 404
-    # another account's container/account: 403, unknown: 404
+    # another account's container/account: 403, whether or not it exists (issue 11)
     assert bob.request("HEAD", c.p("c")).status == 403
     assert bob.request("PUT", c.p("newc")).status == 403
-    assert c.request("GET", c.p("c", account="nosuchaccount")).status == 404
+    assert c.request("GET", c.p("c", account="nosuchaccount")).status == 403
     # top level: accounts sharing with bob
     assert b"demo" in bob.request("GET", "/object-store/v1").body
 
