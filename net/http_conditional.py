@@ -30,6 +30,7 @@ __all__ = [
     "if_range_allows",
     "parse_etag",
     "parse_etag_list",
+    "parse_etag_list_swift",
     "parse_http_date",
     "strong_match",
     "weak_match",
@@ -125,6 +126,28 @@ def parse_etag_list(value: str) -> _Any | tuple[ETag, ...]:
             raise InvalidETag(f"bad entity-tag list near {v[pos : pos + 40]!r}")
         tags.append(_parse_one(m.group(1)))
         pos = m.end()
+    return tuple(tags)
+
+
+def parse_etag_list_swift(value: str) -> _Any | tuple[ETag, ...]:
+    """If-Match / If-None-Match read as Swift reads them: the value split at commas, one
+    pair of surrounding quotes taken off each item, anything else kept as opaque text.
+    Never raises: an item no entity-tag can equal (`not-"abc"`) simply matches nothing,
+    so `If-Match: not-"abc"` is a 412 and `If-None-Match` a pass, as Swift clients expect."""
+    v = value.strip(_OWS)
+    if v == "*":
+        return ANY
+    tags: list[ETag] = []
+    for item in v.split(","):
+        text = item.strip(_OWS)
+        if not text:
+            continue
+        weak = text.startswith('W/"')
+        if weak:
+            text = text[2:]
+        if len(text) > 1 and text[0] == '"' and text[-1] == '"':
+            text = text[1:-1]
+        tags.append(ETag(_normalise(text), weak))
     return tuple(tags)
 
 
@@ -227,6 +250,10 @@ class Decision:
 _GO = Decision(Outcome.PROCEED)
 
 
+def _tag_list(value: str, *, lenient: bool) -> _Any | tuple[ETag, ...]:
+    return parse_etag_list_swift(value) if lenient else parse_etag_list(value)
+
+
 def _matches(tags: _Any | Sequence[ETag], current: ETag | None, *, weak: bool) -> bool:
     if current is None:
         return False
@@ -256,28 +283,32 @@ def evaluate_preconditions(
     if_none_match: str | None = None,
     if_modified_since: str | None = None,
     if_unmodified_since: str | None = None,
+    lenient: bool = False,
 ) -> Decision:
     """Evaluate the precondition headers in RFC 9110 §13.2.2 order.
 
     `etag` is the current representation's entity-tag (a bare opaque string is taken as
     a strong tag); None means there is no current representation (`If-Match: *` fails,
     `If-None-Match: *` passes: create-only PUT). Dates compare at one-second resolution.
-    Invalid dates are ignored; an unparsable entity-tag list raises InvalidETag (400).
+    Invalid dates are ignored; an unparsable entity-tag list raises InvalidETag (400),
+    unless `lenient` (the Swift path), where tag lists are read as Swift reads them
+    (parse_etag_list_swift) and never refused, and If-Unmodified-Since is checked
+    even when If-Match matched (as Swift's swob does).
     """
     current = ETag(_normalise(etag)) if isinstance(etag, str) else etag
     safe = method.upper() in ("GET", "HEAD")
     mtime = None if last_modified is None else _epoch(last_modified)
-    # 1. If-Match, else 2. If-Unmodified-Since
+    # 1. If-Match, else 2. If-Unmodified-Since (Swift checks the date even after a match)
     if if_match is not None:
-        if not _matches(parse_etag_list(if_match), current, weak=False):
+        if not _matches(_tag_list(if_match, lenient=lenient), current, weak=False):
             return Decision(Outcome.PRECONDITION_FAILED, "If-Match: no current entity-tag matches")
-    elif if_unmodified_since is not None and mtime is not None:
+    if (if_match is None or lenient) and if_unmodified_since is not None and mtime is not None:
         since = _date_or_none(if_unmodified_since)
         if since is not None and mtime > since:
             return Decision(Outcome.PRECONDITION_FAILED, "If-Unmodified-Since: modified since then")
     # 3. If-None-Match, else 4. If-Modified-Since (GET/HEAD only)
     if if_none_match is not None:
-        if _matches(parse_etag_list(if_none_match), current, weak=True):
+        if _matches(_tag_list(if_none_match, lenient=lenient), current, weak=True):
             if safe:
                 return Decision(Outcome.NOT_MODIFIED, "If-None-Match: entity-tag matches")
             return Decision(Outcome.PRECONDITION_FAILED, "If-None-Match: the resource exists or its entity-tag matches")

@@ -126,3 +126,7 @@ class InvalidName(BadRequest):
 
 class UnknownPath(NotFound):
     """A URL path under neither API prefix."""
+
+
+class InvalidPartNumber(BadRequest):
+    """400: `?part-number=` is not a positive integer."""

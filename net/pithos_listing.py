@@ -84,6 +84,8 @@ class ObjectRecord:
     allowed_to: str | None = None
     public: str | None = None
     meta: Mapping[str, str] = field(default_factory=dict)
+    #: a static large object's ETag, quoted (Swift lists it beside the manifest's hash)
+    slo_etag: str | None = None
 
     def fields(self) -> list[tuple[str, Any]]:
         """(key, value) pairs in output order, as JSON keys and XML element names."""
@@ -95,6 +97,7 @@ class ObjectRecord:
             ("last_modified", format_iso8601(self.last_modified)),
         ]
         optional: list[tuple[str, Any]] = [
+            ("slo_etag", self.slo_etag),
             ("x_object_hash", self.x_object_hash),
             ("x_object_uuid", self.uuid),
             ("x_object_version", self.version),
@@ -127,14 +130,19 @@ class ContainerRecord:
     count: int
     size: int
     last_modified: datetime | float
+    #: the container's storage policy as Swift names it (blockd: the block hash scheme)
+    storage_policy: str | None = None
 
     def fields(self) -> list[tuple[str, Any]]:
-        return [
+        out: list[tuple[str, Any]] = [
             ("name", self.name),
             ("count", self.count),
             ("bytes", self.size),
             ("last_modified", format_iso8601(self.last_modified)),
         ]
+        if self.storage_policy is not None:
+            out.append(("storage_policy", self.storage_policy))
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,11 +185,19 @@ def _xml_attr(v: str) -> str:
 _NOT_NAME_CHAR = re.compile(r"[^A-Za-z0-9._-]", re.ASCII)
 
 
-def _xml_fields(tag: str, pairs: Iterable[tuple[str, Any]]) -> str:
+#: the elements Swift's XML listing of objects has, in its order; other fields follow
+_SWIFT_OBJECT_FIELDS = ("name", "hash", "bytes", "content_type", "last_modified")
+
+
+def _xml_fields(tag: str, pairs: Iterable[tuple[str, Any]], first: Sequence[str] = ()) -> str:
     # Metadata keys are header tokens; the few token characters XML names cannot hold become "_".
-    names = ((_NOT_NAME_CHAR.sub("_", k), v) for k, v in pairs)
+    items = list(pairs)
+    if first:
+        rank = {k: i for i, k in enumerate(first)}
+        items.sort(key=lambda kv: rank.get(kv[0], len(rank)))  # stable: the rest keep their order
+    names = ((_NOT_NAME_CHAR.sub("_", k), v) for k, v in items)
     inner = "".join(f"<{k}>{_xml_text(v)}</{k}>" for k, v in names)
-    return f"<{tag}>{inner}</{tag}>\n"
+    return f"<{tag}>{inner}</{tag}>"
 
 
 _XML_HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -198,30 +214,39 @@ def _json(docs: list[dict[str, Any]]) -> bytes:
 
 def format_object_listing(records: Sequence[ObjectRecord | SubdirRecord], fmt: Format, *, container: str) -> bytes:
     """A container's listing. Plain text is one name per line (subdirs end with the
-    delimiter already); an empty plain listing is b"" (the server answers 204)."""
+    delimiter already); an empty plain listing is b"" (the server answers 204).
+    XML is laid out as Swift's (no whitespace between elements: its functional tests
+    walk the child nodes), Swift's five object fields first."""
     if fmt == "plain":
         return _plain(r.name for r in records)
     if fmt == "json":
         return _json([{"subdir": r.name} if isinstance(r, SubdirRecord) else dict(r.fields()) for r in records])
-    body = [_XML_HEAD, f'<container name="{_xml_attr(container)}">\n']
+    body = [_XML_HEAD, f'<container name="{_xml_attr(container)}">']
     for r in records:
         if isinstance(r, SubdirRecord):
-            body.append(f'<subdir name="{_xml_attr(r.name)}"><name>{_xml_text(r.name)}</name></subdir>\n')
+            body.append(f'<subdir name="{_xml_attr(r.name)}"><name>{_xml_text(r.name)}</name></subdir>')
         else:
-            body.append(_xml_fields("object", r.fields()))
-    body.append("</container>\n")
+            body.append(_xml_fields("object", r.fields(), _SWIFT_OBJECT_FIELDS))
+    body.append("</container>")
     return "".join(body).encode("utf-8")
 
 
-def format_container_listing(records: Sequence[ContainerRecord], fmt: Format, *, account: str) -> bytes:
-    """An account's listing of its containers."""
+def format_container_listing(
+    records: Sequence[ContainerRecord | SubdirRecord], fmt: Format, *, account: str
+) -> bytes:
+    """An account's listing of its containers (and, with a delimiter, subdirs). XML as
+    Swift lays it out: one element a line, a subdir an empty element with its name."""
     if fmt == "plain":
         return _plain(r.name for r in records)
     if fmt == "json":
-        return _json([dict(r.fields()) for r in records])
+        return _json([{"subdir": r.name} if isinstance(r, SubdirRecord) else dict(r.fields()) for r in records])
     body = [_XML_HEAD, f'<account name="{_xml_attr(account)}">\n']
-    body += [_xml_fields("container", r.fields()) for r in records]
-    body.append("</account>\n")
+    for r in records:
+        if isinstance(r, SubdirRecord):
+            body.append(f'<subdir name="{_xml_attr(r.name)}" />\n')
+        else:
+            body.append(_xml_fields("container", r.fields()) + "\n")
+    body.append("</account>")
     return "".join(body).encode("utf-8")
 
 
@@ -232,8 +257,8 @@ def format_account_listing(records: Sequence[AccountRecord], fmt: Format) -> byt
     if fmt == "json":
         return _json([dict(r.fields()) for r in records])
     body = [_XML_HEAD, "<accounts>\n"]
-    body += [_xml_fields("account", r.fields()) for r in records]
-    body.append("</accounts>\n")
+    body += [_xml_fields("account", r.fields()) + "\n" for r in records]
+    body.append("</accounts>")
     return "".join(body).encode("utf-8")
 
 
@@ -252,8 +277,12 @@ class ListingQuery:
     delimiter: str | None = None
     format: Format = "plain"
     path: str | None = None
+    #: Swift's `reverse=`: names in descending order, marker an upper bound, end_marker a lower one
+    reverse: bool = False
 
 
+#: what Swift's config_true_value takes for yes (reverse=on, reverse=t ...)
+_TRUE = frozenset({"true", "1", "yes", "on", "t", "y"})
 _FORMATS: dict[str, Format] = {"plain": "plain", "text": "plain", "json": "json", "xml": "xml"}
 _ACCEPT: dict[str, Format] = {
     "application/json": "json",
@@ -284,11 +313,11 @@ def negotiate_format(accept: str | None) -> Format:
     return "plain"
 
 
-def _text_param(params: Mapping[str, str], key: str) -> str | None:
+def _text_param(params: Mapping[str, str], key: str, *, nul_ok: bool = False) -> str | None:
     v = params.get(key)
     if v is None or v == "":
         return None
-    if "\x00" in v:
+    if "\x00" in v and not nul_ok:
         raise InvalidListingQuery(f"{key} contains NUL")
     try:
         v.encode("utf-8")
@@ -298,14 +327,18 @@ def _text_param(params: Mapping[str, str], key: str) -> str | None:
 
 
 def parse_listing_query(
-    params: Mapping[str, str], *, accept: str | None = None, max_limit: int = MAX_LIMIT
+    params: Mapping[str, str], *, accept: str | None = None, max_limit: int = MAX_LIMIT, swift: bool = False
 ) -> ListingQuery:
-    """Validate `limit`, `marker`, `end_marker`, `prefix`, `delimiter`, `path` and `format`
+    """Validate `limit`, `marker`, `end_marker`, `prefix`, `delimiter`, `path`, `reverse` and `format`
     (empty values count as absent). `path=p` means prefix `p/` and delimiter `/` (as in
     Swift, it overrides both). Without `format`, the Accept header decides.
+    With ``swift``, a `limit` that is not all digits is ignored, as Swift's servers
+    ignore it (its functional tests send `limit=5000.0`).
     Raises InvalidListingQuery (400) or ListingLimitTooLarge (412)."""
     limit = min(DEFAULT_LIMIT, max_limit)
     raw_limit = params.get("limit")
+    if raw_limit and swift and not (raw_limit.isascii() and raw_limit.isdigit()):
+        raw_limit = None
     if raw_limit:
         if not raw_limit.isascii() or not raw_limit.isdigit():
             raise InvalidListingQuery("limit must be a non-negative integer")
@@ -331,10 +364,11 @@ def parse_listing_query(
         fmt = negotiate_format(accept)
     return ListingQuery(
         limit=limit,
-        marker=_text_param(params, "marker"),
-        end_marker=_text_param(params, "end_marker"),
+        marker=_text_param(params, "marker", nul_ok=True),  # a bound only: names hold no NUL
+        end_marker=_text_param(params, "end_marker", nul_ok=True),
         prefix=prefix,
         delimiter=delimiter,
         format=fmt,
         path=path,
+        reverse=(params.get("reverse") or "").strip().lower() in _TRUE,
     )

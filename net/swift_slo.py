@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from net.http_errors import InvalidManifest, InvalidName, ManifestTooLarge, RangeNotSatisfiable
+from net.http_errors import InvalidManifest, InvalidName, InvalidPartNumber, ManifestTooLarge, RangeNotSatisfiable
 from net.http_range import ByteRange, RangeSpec, Span, SuffixRange, resolve_ranges
 from net.object_names import validate_container, validate_object
 
@@ -32,6 +32,8 @@ __all__ = [
     "MAX_MANIFEST_SEGMENTS",
     "MAX_MANIFEST_SIZE",
     "MAX_STORED_MANIFEST_SIZE",
+    "PART_NUMBER_INVALID",
+    "PART_NUMBER_UNSATISFIABLE",
     "BulkDeleteResult",
     "DataSegment",
     "ManifestEntry",
@@ -45,6 +47,8 @@ __all__ = [
     "manifest_etag",
     "manifest_size",
     "normalize_etag",
+    "part_span",
+    "parse_part_number",
     "parse_put_manifest",
     "parse_segment_range",
     "parse_stored_manifest",
@@ -348,6 +352,29 @@ def manifest_etag(entries: Iterable[StoredSegment]) -> str:
 def manifest_size(entries: Iterable[StoredSegment]) -> int:
     """The SLO's size: ranges count only their bytes, data segments their decoded bytes."""
     return sum(e.length for e in entries)
+
+
+#: Swift's own words for a bad ?part-number= (its clients and tests compare them)
+PART_NUMBER_INVALID = "Part number must be an integer greater than 0"
+PART_NUMBER_UNSATISFIABLE = "The requested part number is not satisfiable"
+
+
+def parse_part_number(value: str) -> int:
+    """`?part-number=N` of an SLO GET/HEAD/COPY: N counts the manifest's entries from 1.
+    Raises InvalidPartNumber (400)."""
+    if not value.isascii() or not value.isdigit() or len(value) > 9 or int(value) < 1:
+        raise InvalidPartNumber(PART_NUMBER_INVALID)
+    return int(value)
+
+
+def part_span(entries: Sequence[StoredSegment], number: int) -> Span | None:
+    """Where the ``number``-th entry's bytes lie in the whole SLO; None past the last
+    entry or for an entry of no bytes (416: nothing to send)."""
+    if number > len(entries):
+        return None
+    start = sum(e.length for e in entries[: number - 1])
+    length = entries[number - 1].length
+    return Span(start, start + length - 1) if length else None
 
 
 def format_manifest(entries: Sequence[StoredSegment]) -> bytes:

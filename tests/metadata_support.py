@@ -81,15 +81,17 @@ def reference_listing(
     marker: str | None = None,
     end_marker: str | None = None,
     limit: int = 10000,
+    reverse: bool = False,
 ) -> list[tuple[str, str]]:
-    """Brute-force listing: [(key, 'object'|'subdir')], the semantics listing.py promises."""
+    """Brute-force listing: [(key, 'object'|'subdir')], the semantics listing.py promises
+    (with ``reverse``: names < marker and > end_marker, in descending order)."""
     entries: dict[str, str] = {}
     for n in names:
         if not n.startswith(prefix):
             continue
-        if marker is not None and n <= marker:
+        if marker is not None and (n >= marker if reverse else n <= marker):
             continue
-        if end_marker is not None and n >= end_marker:
+        if end_marker is not None and (n <= end_marker if reverse else n >= end_marker):
             continue
         if delimiter:
             i = n.find(delimiter, len(prefix))
@@ -99,7 +101,7 @@ def reference_listing(
                     entries[sub] = "subdir"
                 continue
         entries[n] = "object"
-    return sorted(entries.items())[:limit]
+    return sorted(entries.items(), reverse=reverse)[:limit]
 
 
 def keys(page: Iterable[object]) -> list[tuple[str, str]]:

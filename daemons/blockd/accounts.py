@@ -8,9 +8,9 @@ from net.http_conditional import format_http_date
 from net.pithos_listing import (
     AccountRecord,
     ContainerRecord,
+    SubdirRecord,
     format_account_listing,
     format_container_listing,
-    parse_listing_query,
 )
 from net.pithos_policy import format_quota, parse_account_policy
 from net.pithos_sharing import parse_group_headers
@@ -18,7 +18,7 @@ from storage_engine.objects.metadata import Account, Subdir
 from storage_engine.objects.metadata import errors as merr
 
 from .http import HTTPError, prefixed
-from .listings import listing_head_headers, listing_response
+from .listings import listing_head_headers, listing_query, listing_response
 from .permissions import Permissions
 from .request_context import Req, metadata_post_status
 from .service import Service
@@ -26,7 +26,8 @@ from .until import until_headers, until_of
 
 
 class AccountHandler:
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, perms: Permissions) -> None:
+        self.perms = perms
         self.service = service
         self.meta = service.meta
 
@@ -34,7 +35,7 @@ class AccountHandler:
         """GET / : the accounts sharing something with the user."""
         if r.method not in ("GET", "HEAD"):
             raise HTTPError(405, "method not allowed")
-        q = parse_listing_query(r.query, accept=r.headers.get("Accept"))
+        q = listing_query(r)
         names = await self.meta.sharing.accounts_sharing_with(r.user or "", marker=q.marker, limit=q.limit)
         # kamaki's `sharer list` reads each entry's last_modified (the account's mtime)
         records = [AccountRecord(n, (await self.meta.accounts.get(n)).mtime) for n in names]
@@ -53,7 +54,9 @@ class AccountHandler:
                     a = await self.meta.accounts.ensure(acct)
                 headers = AccountHandler._account_headers(a)
             else:
-                await self.meta.accounts.get(acct)  # 404 for an unknown account
+                if m == "HEAD":  # whether or not the account exists
+                    raise HTTPError(403, "forbidden")
+                await self.perms.require_shared(r, acct)  # 403 for an unknown account too
                 headers = {}
             until = until_of(r)
             if until is not None:
@@ -67,7 +70,10 @@ class AccountHandler:
                 if not r.owner:
                     raise HTTPError(403, "forbidden")
                 return web.Response(status=204, headers=listing_head_headers(r, headers))
-            q = parse_listing_query(r.query, accept=r.headers.get("Accept"))
+            q = listing_query(r)
+            recs: list[ContainerRecord | SubdirRecord]
+            if until is not None and q.reverse:
+                raise HTTPError(400, "a listing of the past (until) cannot be reversed")
             if until is not None:
                 # Today's containers created by then (deletions are not recorded), usage of then.
                 past = await self.meta.history.containers(
@@ -75,19 +81,22 @@ class AccountHandler:
                     end_marker=q.end_marker, limit=q.limit,
                 )
                 recs = [
-                    ContainerRecord(c.container.name, c.usage.object_count, c.usage.bytes_used, c.container.mtime)
+                    SubdirRecord(c.name) if isinstance(c, Subdir) else ContainerRecord(
+                        c.container.name, c.usage.object_count, c.usage.bytes_used, c.container.mtime,
+                        c.container.policy.hash_scheme,
+                    )
                     for c in past
-                    if not isinstance(c, Subdir)
                 ]
             else:
                 items = await self.meta.listing.containers(
                     acct, prefix=q.prefix or None, delimiter=q.delimiter, marker=q.marker,
-                    end_marker=q.end_marker, limit=q.limit, as_user=None if r.owner else r.user,
+                    end_marker=q.end_marker, limit=q.limit, as_user=None if r.owner else r.user, reverse=q.reverse,
                 )
                 recs = [
-                    ContainerRecord(c.name, c.usage.object_count, c.usage.bytes_used, c.mtime)
+                    SubdirRecord(c.name) if isinstance(c, Subdir) else ContainerRecord(
+                        c.name, c.usage.object_count, c.usage.bytes_used, c.mtime, c.policy.hash_scheme
+                    )
                     for c in items
-                    if not isinstance(c, Subdir)
                 ]
             body = format_container_listing(recs, q.format, account=acct)
             return listing_response(r, body, q.format, headers)

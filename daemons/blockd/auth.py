@@ -16,6 +16,7 @@ from .service import Service
 class AuthHandler:
     def __init__(self, service: Service) -> None:
         self.service = service
+
     async def auth_v1(self, request: web.Request) -> web.StreamResponse:
         if request.method not in ("GET", "HEAD"):
             raise HTTPError(405, "use GET")
@@ -23,20 +24,15 @@ class AuthHandler:
         key = request.headers.get("X-Auth-Key") or request.headers.get("X-Storage-Pass")
         if not user or not key:
             raise HTTPError(401, "X-Auth-User and X-Auth-Key required")
-        account = await self.service.meta.tokens.verify_key(user, key)
-        if account is None:
+        # the user's still-valid token if it has one (as Swift's tempauth), else a new one
+        tok = await self.service.meta.tokens.login_v1(user, key, ttl=self.service.config.auth_token_ttl)
+        if tok is None:
             raise HTTPError(401, "wrong user or key")
-        tok = await self.service.meta.tokens.create(account, ttl=self.service.config.auth_token_ttl, description="auth/v1.0")
-        url = f"{self.service.base_url(request)}/v1/{account}"
-        return web.Response(
-            status=200,
-            headers={
-                "X-Storage-Url": url,
-                "X-Auth-Token": tok.token,
-                "X-Storage-Token": tok.token,
-                "X-Auth-Token-Expires": str(int(self.service.config.auth_token_ttl)),
-            },
-        )
+        url = f"{self.service.base_url(request)}/v1/{tok.info.account}"
+        headers = {"X-Storage-Url": url, "X-Auth-Token": tok.token, "X-Storage-Token": tok.token}
+        if tok.info.expires is not None:
+            headers["X-Auth-Token-Expires"] = str(max(0, int(tok.info.expires - time.time())))
+        return web.Response(status=200, headers=headers)
 
     async def identity_v2(self, request: web.Request) -> web.StreamResponse:
         if request.method != "POST":

@@ -7,14 +7,14 @@ from typing import Any
 from aiohttp import web
 
 from net.http_conditional import format_http_date
-from net.pithos_listing import ObjectRecord, SubdirRecord, format_object_listing, parse_listing_query
-from storage_engine.objects.large_objects import listed_size
+from net.pithos_listing import ObjectRecord, SubdirRecord, format_object_listing
+from storage_engine.objects.large_objects import listed_size, listed_slo_etag
 from storage_engine.objects.metadata import Container, ContainerPolicy, ListingExtras, Subdir
 from storage_engine.objects.metadata import errors as merr
 
 from .hashsync import HashSyncHandler
 from .http import HTTPError, int_header, prefixed
-from .listings import listing_head_headers, listing_response
+from .listings import listing_head_headers, listing_query, listing_response
 from .permissions import Permissions
 from .public_paths import public_path
 from .request_context import Req, metadata_post_status
@@ -24,7 +24,8 @@ from .versions import Versions
 
 
 class ContainerHandler:
-    def __init__(self, service: Service, versions: Versions, hashsync: HashSyncHandler) -> None:
+    def __init__(self, service: Service, perms: Permissions, versions: Versions, hashsync: HashSyncHandler) -> None:
+        self.perms = perms
         self.service = service
         self.meta = service.meta
         self.versions = versions
@@ -81,8 +82,7 @@ class ContainerHandler:
         assert acct is not None and cont is not None
         m = r.method
         if m == "HEAD":
-            if not r.owner:
-                await self.meta.containers.get(acct, cont)
+            if not r.owner:  # whether or not it exists
                 raise HTTPError(403, "forbidden")
             until = until_of(r)
             if until is not None:
@@ -91,15 +91,19 @@ class ContainerHandler:
                 headers = self._container_headers(await self.meta.containers.get(acct, cont))
             return web.Response(status=204, headers=listing_head_headers(r, headers))
         if m == "GET":
+            await self.perms.require_shared(r, acct, cont)
             c = await self.meta.containers.get(acct, cont)
-            q = parse_listing_query(r.query, accept=r.headers.get("Accept"))
+            q = listing_query(r)
             until = until_of(r)
             page: dict[str, Any] = dict(
                 prefix=q.prefix or None, delimiter=q.delimiter, marker=q.marker, end_marker=q.end_marker,
                 limit=q.limit, shared="shared" in r.query and r.owner, public="public" in r.query and r.owner,
                 path=q.path,  # no subdir entries under path=
+                reverse=q.reverse,
             )
             extras: dict[str, ListingExtras] = {}
+            if until is not None and q.reverse:
+                raise HTTPError(400, "a listing of the past (until) cannot be reversed")
             if until is not None:
                 # The past as the owner saw it; sharing and publication are not kept in history.
                 items = await self.meta.history.objects(
@@ -125,7 +129,7 @@ class ContainerHandler:
                             hash=self.versions.etag_for(r.api, it) or it.etag,
                             content_type=it.content_type, last_modified=it.mtime,
                             x_object_hash=it.etag, uuid=it.uuid, version=it.serial, version_timestamp=it.mtime,
-                            modified_by=it.modified_by, meta=dict(it.meta),
+                            modified_by=it.modified_by, meta=dict(it.meta), slo_etag=listed_slo_etag(it),
                             sharing=extra.sharing.format() if extra and extra.sharing else None,
                             public=public_path(extra.public_token) if extra and extra.public_token else None,
                         )

@@ -98,12 +98,16 @@ class ErrorMiddleware:
         resp = cls.answer(request, exc)
         if resp.status < 500:
             note_reason(request, resp.text or "")
+        if request.method == "HEAD":
+            # a HEAD answer has no body; Content-Length: 0 as Swift sends (the reason is logged)
+            headers = {k: v for k, v in resp.headers.items() if k.lower() != "content-length"}
+            resp = web.Response(status=resp.status, headers={**headers, "Content-Length": "0"})
         return resp
 
     @staticmethod
     def answer(request: web.Request, exc: Exception) -> web.Response:
         if isinstance(exc, HTTPError):
-            return text_response(exc.status, exc.reason, exc.headers)
+            return text_response(exc.status, exc.reason, exc.headers, newline=not exc.exact)
         if isinstance(exc, RangeNotSatisfiable):
             headers = {"Content-Range": exc.content_range} if exc.content_range else {}
             return text_response(416, exc.reason, headers)

@@ -16,15 +16,20 @@ from storage_engine.objects.store import ShortBody
 class HTTPError(Exception):
     """An answer decided by a handler: status, short text, extra headers."""
 
-    def __init__(self, status: int, reason: str, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, reason: str, headers: Mapping[str, str] | None = None, *, exact: bool = False
+    ) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
         self.headers = dict(headers or {})
+        self.exact = exact  # the body is the reason as it is, no newline added (Swift's texts)
 
 
-def text_response(status: int, text: str, headers: Mapping[str, str] | None = None) -> web.Response:
-    body = (text.rstrip("\n") + "\n").encode("utf-8", "replace") if text else b""
+def text_response(
+    status: int, text: str, headers: Mapping[str, str] | None = None, *, newline: bool = True
+) -> web.Response:
+    body = (text.rstrip("\n") + ("\n" if newline else "")).encode("utf-8", "replace") if text else b""
     resp = web.Response(status=status, body=body, headers=dict(headers or {}))
     if body:
         resp.content_type = "text/plain"
@@ -33,11 +38,14 @@ def text_response(status: int, text: str, headers: Mapping[str, str] | None = No
 
 
 def prefixed(headers: Mapping[str, str], prefix: str) -> dict[str, str]:
-    """{suffix: value} of the headers starting with prefix (case-insensitive)."""
+    """{suffix: value} of the headers starting with prefix (case-insensitive); a
+    header that is the prefix alone names nothing: 400, as Swift answers it."""
     n = len(prefix)
     out: dict[str, str] = {}
     for k, v in headers.items():
-        if k.lower().startswith(prefix) and len(k) > n:
+        if k.lower().startswith(prefix):
+            if len(k) == n:
+                raise HTTPError(400, f"{k}: a metadata header needs a name after the prefix")
             out[k[n:].lower()] = v.strip()
     return out
 

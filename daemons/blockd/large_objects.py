@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -23,13 +23,15 @@ from aiohttp import web
 
 from daemons.runtime.access_log import BYTES_IN
 from net.http_conditional import format_http_date
-from net.http_errors import InvalidManifest
+from net.http_errors import InvalidManifest, InvalidPartNumber, RangeNotSatisfiable
+from net.http_range import Span, select_ranges
 from net.object_names import validate_container
 from net.pithos_listing import format_iso8601
 from net.swift_slo import (
     MAX_MANIFEST_DEPTH,
     MAX_MANIFEST_SIZE,
     MAX_STORED_MANIFEST_SIZE,
+    PART_NUMBER_UNSATISFIABLE,
     BulkDeleteResult,
     DataSegment,
     ManifestEntry,
@@ -41,7 +43,9 @@ from net.swift_slo import (
     manifest_etag,
     manifest_size,
     normalize_etag,
+    parse_part_number,
     parse_put_manifest,
+    part_span,
     parse_stored_manifest,
     resolve_segment_range,
 )
@@ -63,7 +67,7 @@ from storage_engine.objects.store import MD5_ATTR
 
 from .http import HTTPError, prefixed, read_body
 from .permissions import Permissions
-from .request_context import Req, attrs_from, content_type_of
+from .request_context import Req, attrs_from, put_content_type
 from .service import Service
 from .sharing import Sharing
 from .versions import Versions
@@ -82,6 +86,7 @@ _DATA_WRITE = 64 * 1024
 
 
 ReadSpan = Callable[[int, int], AsyncGenerator[bytes, None]]
+CheckSpan = Callable[[int, int], Awaitable[None]]
 
 
 @dataclass
@@ -94,6 +99,9 @@ class SloView:
     etag: str
     size: int | None = None
     read: ReadSpan | None = None
+    check: CheckSpan | None = None
+    #: the bytes ?part-number= asks for (served as a 206 whatever the Range)
+    part: Span | None = None
     raw_manifest: bool = False
     entries: list[StoredSegment] = field(default_factory=list)
 
@@ -104,6 +112,23 @@ class ResolvedSegment:
 
     entry: ManifestEntry
     depth: int
+
+
+async def _no_bytes() -> AsyncIterator[bytes]:
+    return
+    yield b""  # an async generator that yields nothing
+
+
+def part_number_of(r: Req) -> int | None:
+    """``?part-number=`` of an SLO GET/HEAD/COPY; 400 with Swift's text if it is no
+    positive integer (the manifest itself, ?multipart-manifest=get, ignores it)."""
+    raw = r.query.get("part-number")
+    if raw is None or r.query.get("multipart-manifest") == "get":
+        return None
+    try:
+        return parse_part_number(raw)
+    except InvalidPartNumber as exc:
+        raise HTTPError(400, exc.reason, exact=True) from None
 
 
 class LargeObjectHandler:
@@ -146,6 +171,9 @@ class LargeObjectHandler:
         last = len(items) - 1  # as in Swift, a data segment after it makes an empty object segment "not last"
 
         async def resolve(i: int, ref: SegmentRef) -> ResolvedSegment | list[str]:
+            if (ref.container, ref.name) == (cont, name):
+                # the PUT would replace the segment it names: the SLO could never be read
+                return ["a manifest cannot be its own segment"]
             async with sem:
                 return await self._resolve_segment(r, acct, ref, last=i == last)
 
@@ -175,7 +203,7 @@ class LargeObjectHandler:
 
         result = await self.service.store.put_stream(
             acct, c, name, BytesSource(manifest), length=len(manifest), modified_by=r.user or acct,
-            content_type=content_type_of(r) or "application/octet-stream",
+            content_type=put_content_type(r),
             meta=prefixed(r.headers, "x-object-meta-"), attrs=attrs, precondition=pre,
         )
         r.request[BYTES_IN] = len(body)
@@ -251,12 +279,34 @@ class LargeObjectHandler:
             return SloView(headers, etag, raw_manifest=raw, entries=await self._manifest(v) if raw else [])
         etag = v.attrs[SLO_ETAG_ATTR]
         headers["ETag"] = f'"{etag}"'
-        entries = await self._manifest(v) if r.method == "GET" else []
+        manifest_md5 = self.versions.etag_for(r.api, v)
+        if manifest_md5:
+            headers["X-Manifest-Etag"] = manifest_md5  # the manifest's own MD5, as Swift sends it
+        part = part_number_of(r)
+        entries = await self._manifest(v) if r.method == "GET" or part is not None else []
+        if part is not None:
+            headers["X-Parts-Count"] = str(len(entries))
 
         def read(start: int, end: int) -> AsyncGenerator[bytes, None]:
             return self._slo_read(r, v, entries, start, end)
 
-        return SloView(headers, etag, size=int(v.attrs[SLO_SIZE_ATTR]), read=read, entries=entries)
+        async def check(start: int, end: int) -> None:
+            async for _ in self._slo_leaves(r, v, entries, start, end, 1):
+                pass
+
+        size = int(v.attrs[SLO_SIZE_ATTR])
+        view = SloView(headers, etag, size=size, read=read, check=check, entries=entries)
+        if part is not None:
+            view.part = self._part(entries, part, size, headers)
+        return view
+
+    @staticmethod
+    def _part(entries: Sequence[StoredSegment], number: int, size: int, headers: dict[str, str]) -> Span:
+        """The bytes ?part-number= names; 416 with Swift's text past the last part."""
+        span = part_span(entries, number)
+        if span is None:
+            raise HTTPError(416, PART_NUMBER_UNSATISFIABLE, {**headers, "Content-Range": f"bytes */{size}"}, exact=True)
+        return span
 
     async def raw_manifest(self, r: Req, view: SloView, headers: dict[str, str]) -> web.StreamResponse:
         """?multipart-manifest=get&format=raw: the manifest in the form a PUT takes."""
@@ -267,16 +317,14 @@ class LargeObjectHandler:
             return web.Response(status=200, headers=headers)
         return web.Response(status=200, body=body, headers=headers)
 
-    async def check_first(self, view: SloView, start: int, end: int) -> None:
-        """Find the first segment a span needs before any header is sent, so a broken
-        SLO is a 409 rather than a cut connection (later segments are checked as they come)."""
-        if view.read is None:
+    async def check_spans(self, view: SloView, spans: Sequence[tuple[int, int]]) -> None:
+        """Find every segment the spans need (sub-manifests too) before any header is
+        sent, so a segment deleted or replaced since the manifest was written is a 409
+        rather than a connection cut halfway through the body. Only metadata is read."""
+        if view.check is None:
             return
-        pieces = view.read(start, end)
-        try:
-            await anext(pieces, None)
-        finally:
-            await pieces.aclose()
+        for start, end in spans:
+            await view.check(start, end)
 
     async def _manifest(self, v: ObjectVersion) -> list[StoredSegment]:
         if v.size > MAX_STORED_MANIFEST_SIZE:
@@ -376,33 +424,64 @@ class LargeObjectHandler:
         modified_by: str,
         precondition: Precondition | None,
     ) -> WriteResult | None:
-        """Swift's copy of a large object (COPY, or PUT with X-Copy-From, on the Swift
-        path): a plain object holding the bytes the source reads as, its segments
-        joined, as Swift's copy middleware makes by reading the source with a GET.
-        With ``?multipart-manifest=get`` the manifest itself is copied instead (the
-        usual copy: another manifest over the same segments); so it is on the Pithos
-        path. None when that usual copy applies."""
+        """Swift's copies that read the source's bytes (COPY, or PUT with X-Copy-From,
+        on the Swift path), as Swift's copy middleware makes them with a GET of the
+        source: a large object's copy is a plain object holding its segments joined
+        (``?part-number=`` one part of an SLO), and a copy with a ``Range`` holds
+        those bytes of any object. With ``?multipart-manifest=get`` the manifest
+        itself is copied instead (the usual copy: another manifest over the same
+        segments); so it is on the Pithos path. None when that usual copy, which
+        shares the source's map, applies."""
         if r.api != "swift" or r.query.get("multipart-manifest") == "get":
             return None
         v = await self.versions.get(*src, serial)
         # segments are read as the source's reader: the caller's rights in the source account
         rs = r.at(*src)
-        data: AsyncIterator[bytes]
+        rng = r.headers.get("Range")
+        read: Callable[[int, int], AsyncIterator[bytes]]
+        part: Span | None = None
         if is_static_large_object(v):
             size = int(v.attrs[SLO_SIZE_ATTR])
-            data = self._slo_read(rs, v, await self._manifest(v), 0, size - 1)
+            entries = await self._manifest(v)
+            number = part_number_of(r)
+            if number is not None:  # only that part is copied (Swift applies it to the source GET)
+                part = self._part(entries, number, size, {})
+
+            def read(first: int, last: int) -> AsyncIterator[bytes]:
+                return self._slo_read(rs, v, entries, first, last)
         elif v.attrs.get(DLO_MANIFEST_ATTR):
             segments = await self.dlo_segments(rs, src[0], v.attrs[DLO_MANIFEST_ATTR])
             size = sum(s.size for s in segments)
-            data = self.read_joined(segments, 0, size - 1)
+
+            def read(first: int, last: int) -> AsyncIterator[bytes]:
+                return self.read_joined(segments, first, last)
+        elif rng is not None:
+            size = v.size
+
+            def read(first: int, last: int) -> AsyncIterator[bytes]:
+                return self.service.store.read(v, first, last)
         else:
             return None
+        first, last = 0, size - 1
+        if part is not None:
+            first, last = part.start, part.end
+        elif rng is not None:
+            try:
+                spans = select_ranges(rng, size)
+            except RangeNotSatisfiable as exc:
+                raise HTTPError(416, exc.reason, {"Content-Range": f"bytes */{size}"}) from None
+            if spans is not None:
+                if len(spans) != 1:
+                    raise HTTPError(400, "a copy takes one byte range")
+                first, last = spans[0].start, spans[0].end
+        size = last - first + 1
         if size > MAX_JOINED_COPY:
             raise HTTPError(
                 413, f"a copy of a large object's content is limited to {MAX_JOINED_COPY} bytes "
                 "(copy its manifest with ?multipart-manifest=get)",
             )
         c = await self.service.meta.containers.get(dst[0], dst[1])
+        data: AsyncIterator[bytes] = read(first, last) if size > 0 else _no_bytes()
         return await self.service.store.copy_bytes(
             v, StreamSource(data), size, c, dst, modified_by=modified_by, content_type=content_type,
             meta=meta, replace_meta=fresh, precondition=precondition, drop_attrs=LARGE_OBJECT_ATTRS,

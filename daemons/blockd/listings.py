@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from net.pithos_listing import Format, content_type_for, parse_listing_query
+from net.pithos_listing import Format, ListingQuery, content_type_for, parse_listing_query
 
 from .request_context import Req
+
+
+def listing_query(r: Req) -> ListingQuery:
+    """The listing parameters of the request, read as its API path reads them."""
+    return parse_listing_query(r.query, accept=r.headers.get("Accept"), swift=r.api == "swift")
 
 
 def listing_head_headers(r: Req, headers: dict[str, str]) -> dict[str, str]:
     """HEAD of an account or container: its headers, and the Content-Type a GET with
     the same format (query or Accept) would have, as Swift sends them."""
-    q = parse_listing_query(r.query, accept=r.headers.get("Accept"))
+    q = listing_query(r)
     return {**headers, "Content-Type": content_type_for(q.format)}
 
 

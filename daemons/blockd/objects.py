@@ -31,9 +31,11 @@ from .http import HTTPError, RequestBody, int_header, prefixed
 from .large_objects import LargeObjectHandler
 from .permissions import Permissions
 from .request_context import (
+    ATTR_HEADERS,
     Req,
     attrs_from,
     content_type_of,
+    put_content_type,
     is_conditional,
     serial_of,
     source_version_of,
@@ -124,22 +126,9 @@ class ObjectHandler:
         if slo is not None:
             headers.update(slo.headers)
         etag = slo.etag if slo is not None else self.versions.etag_for(r.api, v) or v.etag
-        h = r.headers
-        decision = evaluate_preconditions(
-            r.method, etag=etag, last_modified=v.mtime, if_match=h.get("If-Match"),
-            if_none_match=h.get("If-None-Match"), if_modified_since=h.get("If-Modified-Since"),
-            if_unmodified_since=h.get("If-Unmodified-Since"),
-        )
-        if not decision.proceed:
-            if decision.status == 304:
-                keep = {k: headers[k] for k in ("ETag", "Last-Modified", "X-Object-Hash") if k in headers}
-                return web.Response(status=304, headers=keep)
-            raise HTTPError(412, decision.reason)
-        if "hashmap" in r.query:
-            return await self.hashsync.hashmap_response(r, v)
-        if slo is not None and slo.raw_manifest:
-            return await self.large.raw_manifest(r, slo, headers)
-        manifest = v.attrs.get(DLO_MANIFEST_ATTR)
+        # a DLO is served joined (its ETag that of the join) unless the manifest object
+        # itself is asked for, as Swift does with ?multipart-manifest=get
+        manifest = None if r.query.get("multipart-manifest") == "get" else v.attrs.get(DLO_MANIFEST_ATTR)
         segments: list[ObjectVersion] = [v]
         size = v.size
         if slo is not None and slo.size is not None:
@@ -150,13 +139,31 @@ class ObjectHandler:
             md5s = hashlib.md5()
             for s in segments:
                 md5s.update((s.attrs.get(MD5_ATTR) or s.etag).encode())
-            headers["ETag"] = '"' + md5s.hexdigest() + '"'
+            etag = md5s.hexdigest()
+            headers["ETag"] = f'"{etag}"'
+        h = r.headers
+        decision = evaluate_preconditions(
+            r.method, etag=etag, last_modified=v.mtime, if_match=h.get("If-Match"),
+            if_none_match=h.get("If-None-Match"), if_modified_since=h.get("If-Modified-Since"),
+            if_unmodified_since=h.get("If-Unmodified-Since"), lenient=r.api == "swift",
+        )
+        if not decision.proceed:
+            # 304 and 412 describe the object as a 200 would (Swift sends the same headers)
+            if decision.status == 304:
+                return web.Response(status=304, headers=headers)
+            raise HTTPError(412, decision.reason, headers)
+        if "hashmap" in r.query:
+            return await self.hashsync.hashmap_response(r, v)
+        if slo is not None and slo.raw_manifest:
+            return await self.large.raw_manifest(r, slo, headers)
         spans = None
-        if "Range" in h and if_range_allows(h.get("If-Range"), etag=etag, last_modified=v.mtime):
+        if slo is not None and slo.part is not None:
+            spans = [slo.part]  # ?part-number=: that part, whatever the Range says
+        elif "Range" in h and if_range_allows(h.get("If-Range"), etag=etag, last_modified=v.mtime):
             try:
                 spans = select_ranges(h.get("Range"), size)
             except RangeNotSatisfiable as exc:
-                raise HTTPError(416, exc.reason, {"Content-Range": f"bytes */{size}"}) from None
+                raise HTTPError(416, exc.reason, {**headers, "Content-Range": f"bytes */{size}"}) from None
         headers["X-Trans-Id"] = r.request.get(TRANSACTION_ID, "")
         resp = web.StreamResponse(status=200, headers=headers)
         r.request["stream"] = resp
@@ -177,8 +184,8 @@ class ObjectHandler:
             resp.content_length = mp.content_length
             parts = [(head, s.start, s.end) for head, s in mp.parts()]
             tail = mp.tail
-        if slo is not None and slo.read is not None and parts and r.method == "GET":
-            await self.large.check_first(slo, parts[0][1], parts[0][2])
+        if slo is not None and parts and r.method == "GET":
+            await self.large.check_spans(slo, [(start, end) for _, start, end in parts])
         await resp.prepare(r.request)
         if r.method == "HEAD":
             return resp
@@ -197,6 +204,20 @@ class ObjectHandler:
         acct, cont, name = r.names
         await self.perms.require_write(r, acct, cont, name)
         self.sharing.check(r)
+        copy_from = r.headers.get("X-Copy-From")
+        move_from = r.headers.get("X-Move-From")
+        src: tuple[str, str, str] | None = None
+        if (copy_from or move_from) and "hashmap" not in r.query:
+            # the source's rights first, as Swift's copy reads the source before anything
+            # else: a source the caller may not read is a 403 even into no container
+            # X-Copy-From-Account is Swift's name for Pithos' X-Source-Account
+            src_acct = r.headers.get("X-Copy-From-Account") or r.headers.get("X-Source-Account") or acct
+            src_cont, src_name = split_ref(copy_from or move_from or "", status=412 if r.api == "swift" else 400)
+            if move_from:
+                await self.perms.require_write(r, src_acct, src_cont, src_name)
+            else:
+                await self.perms.require_read(r, src_acct, src_cont, src_name)
+            src = (src_acct, src_cont, src_name)
         ref = await self.service.meta.containers.ref(acct, cont)
         c = ref.container
         has_quota = c.policy.quota is not None or ref.account_quota is not None
@@ -207,21 +228,13 @@ class ObjectHandler:
         pre = self.versions.write_precondition(r, cur)
         meta = prefixed(r.headers, "x-object-meta-")
         by = r.user or acct
-        copy_from = r.headers.get("X-Copy-From")
-        move_from = r.headers.get("X-Move-From")
         if "hashmap" in r.query:
             result = await self.hashsync.put_hashmap(r, c, name, meta, pre)
             if isinstance(result, web.StreamResponse):
                 return result
-        elif copy_from or move_from:
-            src_acct = r.headers.get("X-Source-Account") or acct
-            src_cont, src_name = split_ref(copy_from or move_from or "")
-            if move_from:
-                await self.perms.require_write(r, src_acct, src_cont, src_name)
-            else:
-                await self.perms.require_read(r, src_acct, src_cont, src_name)
+        elif src is not None:
             result = await self._copy_object(
-                r, (src_acct, src_cont, src_name), (acct, cont, name), move=bool(move_from),
+                r, src, (acct, cont, name), move=bool(move_from),
                 serial=None if move_from else source_version_of(r), meta=meta, modified_by=by, precondition=pre,
             )
         else:
@@ -238,7 +251,7 @@ class ObjectHandler:
                 check_quota(ref, length, freed, freed)
             result = await self.service.store.put_stream(
                 acct, c, name, RequestBody(r.request, MAX_OBJECT_SIZE), length=length, modified_by=by,
-                content_type=content_type_of(r) or "application/octet-stream", meta=meta,
+                content_type=put_content_type(r), meta=meta,
                 attrs=attrs_from(r), precondition=pre, expect_etag=r.headers.get("ETag"),
             )
             r.request[BYTES_IN] = result.version.size
@@ -279,9 +292,10 @@ class ObjectHandler:
     async def copy_method(self, r: Req) -> web.StreamResponse:
         acct, cont, name = r.names
         dest = r.headers.get("Destination")
+        bad_dest = 412 if r.api == "swift" else 400  # Swift's answer to a missing or malformed one
         if not dest:
-            raise HTTPError(400, "Destination header required")
-        dcont, dname = split_ref(dest)
+            raise HTTPError(bad_dest, "Destination header required")
+        dcont, dname = split_ref(dest, status=bad_dest)
         dacct = r.headers.get("Destination-Account") or acct
         move = r.method == "MOVE"
         if move:
@@ -314,12 +328,19 @@ class ObjectHandler:
         if ctype is not None and ctype.split(";")[0].strip().lower() in ("application/x-www-form-urlencoded",):
             ctype = None  # what some clients send by default on an empty POST
         replace = r.api == "swift" or "update" not in r.query
-        sharing_only = not meta and ctype is None and (
+        attrs = None
+        if r.api == "swift":
+            # as Swift's object POST: X-Object-Manifest, Content-Encoding and
+            # Content-Disposition are set afresh, dropped when not sent again
+            attrs = {k: val for k, val in cur.attrs.items() if k not in ATTR_HEADERS.values()} | attrs_from(r)
+            if attrs == cur.attrs:
+                attrs = None
+        sharing_only = not meta and ctype is None and attrs is None and (
             h.get("X-Object-Sharing") is not None or h.get("X-Object-Public") is not None
         )
-        if not sharing_only and (meta or ctype or (replace and cur.meta)):
+        if not sharing_only and (meta or ctype or attrs is not None or (replace and cur.meta)):
             await self.service.store.update_meta(
-                acct, cont, name, modified_by=by, meta=meta, replace_meta=replace, content_type=ctype
+                acct, cont, name, modified_by=by, meta=meta, replace_meta=replace, content_type=ctype, attrs=attrs
             )
         await self.sharing.apply(r, acct, cont, name)
         return web.Response(status=202)

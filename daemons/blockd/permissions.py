@@ -29,6 +29,15 @@ class Permissions:
         if not perm.can_write:
             raise HTTPError(403, "forbidden")
 
+    async def require_shared(self, r: Req, account: str, container: str | None = None) -> None:
+        """403 unless the user owns ``account`` or it (its ``container``) shares
+        something with them: checked before any lookup, so another account's
+        resources answer the same whether or not they exist."""
+        if r.owner:
+            return
+        if r.user is None or not await self.meta.sharing.shares_with(account, r.user, container):
+            raise HTTPError(403, "forbidden")
+
     @staticmethod
     def require_owner(r: Req) -> None:
         if not r.owner:

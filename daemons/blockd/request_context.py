@@ -6,6 +6,7 @@ without depending on another handler.
 
 from __future__ import annotations
 
+import mimetypes
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote, unquote_to_bytes
@@ -84,6 +85,17 @@ def content_type_of(r: Req, default: str | None = "application/octet-stream") ->
     return ct.strip() if ct and ct.strip() else default
 
 
+def put_content_type(r: Req) -> str:
+    """The Content-Type an object PUT stores. On the Swift path a PUT without one (or
+    with X-Detect-Content-Type: true) gets the type its name suggests, as Swift's proxy
+    guesses it (mimetypes on the object path); otherwise application/octet-stream."""
+    ct = content_type_of(r, None)
+    if r.api == "swift" and (ct is None or truthy(r.headers.get("X-Detect-Content-Type"))):
+        guessed, _encoding = mimetypes.guess_type(r.obj or "")
+        return guessed or "application/octet-stream"
+    return ct or "application/octet-stream"
+
+
 def attrs_from(r: Req) -> dict[str, str]:
     """The object attributes the request's headers set (ATTR_HEADERS)."""
     out = {}
@@ -116,12 +128,14 @@ def source_version_of(r: Req) -> int | None:
     return _positive(raw, "X-Source-Version must be a positive integer")
 
 
-def split_ref(ref: str) -> tuple[str, str]:
-    """``/container/object`` of X-Copy-From, Destination, X-Source-Object."""
-    path = unquote(ref).lstrip("/")
+def split_ref(ref: str, *, status: int = 400) -> tuple[str, str]:
+    """``/container/object`` of X-Copy-From, Destination, X-Source-Object; a
+    malformed one is answered with ``status`` (Swift: 412 for a copy's)."""
+    path = unquote(ref)
+    path = path[1:] if path.startswith("/") else path
     cont, _, name = path.partition("/")
     if not cont or not name:
-        raise HTTPError(400, "expected /container/object")
+        raise HTTPError(status, "expected /container/object")
     return validate_container(cont), validate_object(name)
 
 

@@ -16,6 +16,7 @@ request to one of them.
 from __future__ import annotations
 
 import time
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -50,6 +51,15 @@ MAX_META_BODY = 1 << 20
 AUTH_V1_PATHS = ("/auth/v1.0", "/auth/v1.0/", "/auth/v1", "/v1.0", "/auth/1.0")
 
 
+def www_authenticate(path: str) -> str:
+    """The challenge of a 401: on the Swift path Swift's, naming the account of the
+    path as realm (percent-quoted, so no header can be smuggled in); Pithos' otherwise."""
+    if not path.startswith("/v1/"):
+        return 'Token realm="nefeli"'
+    account = path[len("/v1/") :].split("/", 1)[0]
+    return f'Swift realm="{quote(account or "unknown")}"'
+
+
 class Server:
     """The blockd HTTP server: the handlers over one Service, routed by dispatch."""
 
@@ -63,8 +73,8 @@ class Server:
         large = LargeObjectHandler(svc, perms, versions, sharing)
         self.auth = AuthHandler(svc)
         self.astakos_account = AstakosAccountHandler(svc)
-        self.accounts = AccountHandler(svc)
-        self.containers = ContainerHandler(svc, versions, hashsync)
+        self.accounts = AccountHandler(svc, perms)
+        self.containers = ContainerHandler(svc, perms, versions, hashsync)
         self.objects = ObjectHandler(svc, perms, versions, sharing, large, hashsync)
         self.public = PublicHandler(svc, self.objects)
         self.errors = ErrorMiddleware(svc.metrics)
@@ -73,7 +83,8 @@ class Server:
 
     def make_app(self) -> web.Application:
         app = web.Application(middlewares=[self.errors.middleware], client_max_size=MAX_META_BODY)
-        app.router.add_route("*", "/{tail:.*}", self.dispatch)
+        # [\s\S], not ".": a path may hold an encoded newline, and dispatch answers it
+        app.router.add_route("*", "/{tail:[\\s\\S]*}", self.dispatch)
         return app
 
     # ------------------------------------------------------------------ dispatch
@@ -97,11 +108,11 @@ class Server:
             return await self.astakos_account.handle(request, path[len(ACCOUNT_API) :])
         if path.startswith(PUBLIC_PREFIX):
             return await self.public.get(request, path[len(PUBLIC_PREFIX) :])
-        op = parse_object_path(path)
         token = request.headers.get("X-Auth-Token") or request.headers.get("X-Storage-Token")
         user = await svc.meta.tokens.resolve(token) if token else None
-        if user is None:
-            raise HTTPError(401, "missing or invalid X-Auth-Token", {"WWW-Authenticate": 'Token realm="nefeli"'})
+        if user is None:  # before the path is read, as Swift's auth answers first
+            raise HTTPError(401, "missing or invalid X-Auth-Token", {"WWW-Authenticate": www_authenticate(path)})
+        op = parse_object_path(path)
         r = Req(request, op.api, op.account, op.container, op.object, user, svc.base_url(request))
         if r.account is None:
             return await self.accounts.top_level(r)

@@ -100,10 +100,13 @@ class Versions:
         if not is_conditional(r):
             return None
         h = r.headers
+        inm = h.get("If-None-Match")
+        if r.api == "swift" and inm is not None and inm.strip() != "*":
+            raise HTTPError(400, "If-None-Match on a write supports only *")  # as Swift
         etag = (self.etag_for(r.api, cur) or cur.etag) if cur is not None else None
         d = evaluate_preconditions(
             "PUT", etag=etag, last_modified=cur.mtime if cur else None,
-            if_match=h.get("If-Match"), if_none_match=h.get("If-None-Match"),
+            if_match=h.get("If-Match"), if_none_match=inm, lenient=r.api == "swift",
         )
         if not d.proceed:
             raise HTTPError(412, d.reason)

@@ -52,6 +52,12 @@ def slo_size(v: ObjectVersion) -> int:
     return int(raw) if raw.isdigit() else v.size
 
 
+def listed_slo_etag(v: ObjectVersion) -> str | None:
+    """The quoted SLO ETag a Swift listing shows beside the manifest's own hash
+    (`slo_etag`), None for anything but an SLO."""
+    return f'"{v.attrs[SLO_ETAG_ATTR]}"' if is_static_large_object(v) else None
+
+
 def listed_size(v: ObjectVersion) -> int:
     """The bytes a container listing shows: an SLO's total size, as Swift lists it
     (the container's bytes-used still counts only the manifest, as in Swift)."""

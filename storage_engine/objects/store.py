@@ -657,8 +657,10 @@ class ObjectStore:
         meta: Mapping[str, str | None] | None = None,
         replace_meta: bool = False,
         content_type: str | None = None,
+        attrs: Mapping[str, str] | None = None,
     ) -> WriteResult:
-        """Object POST: a new version with other metadata, same map (one more reference)."""
+        """Object POST: a new version with other metadata, same map (one more reference);
+        ``attrs`` replace the attributes whole when given."""
         cur = await self.meta.objects.get(account, container, name)
         assert cur.map is not None
         await self.refs.add_existing(cur.map)
@@ -672,6 +674,7 @@ class ObjectStore:
                 meta=meta,
                 replace_meta=replace_meta,
                 content_type=content_type,
+                attrs=attrs,
                 precondition=Precondition(serial=cur.serial),
             ),
         )

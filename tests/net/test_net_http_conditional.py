@@ -18,6 +18,7 @@ from net.http_conditional import (
     if_range_allows,
     parse_etag,
     parse_etag_list,
+    parse_etag_list_swift,
     parse_http_date,
     strong_match,
     weak_match,
@@ -257,6 +258,29 @@ def test_unparsable_tag_lists_are_400() -> None:
     assert ei.value.status == 400
     with pytest.raises(InvalidETag):
         ev(if_none_match="a b")
+
+
+def test_swift_reading_of_tag_lists() -> None:
+    # Swift's swob.Match: split at commas, one pair of quotes off, the rest kept as text
+    assert parse_etag_list_swift("*") is ANY
+    assert parse_etag_list_swift(f'not-"{H}"') == (ETag(f'not-"{H}"'),)
+    assert parse_etag_list_swift(f'"bogus", {H.upper()} ,, W/"w"') == (ETag("bogus"), ETag(H), ETag("w", weak=True))
+    assert parse_etag_list_swift("") == ()
+
+
+def test_lenient_evaluation_never_refuses_a_tag_list() -> None:
+    # what Swift's functional tests send: the quoted ETag with text in front
+    assert evaluate_preconditions("GET", etag=H, last_modified=None, if_match=f'not-"{H}"', lenient=True).outcome is F
+    assert evaluate_preconditions("GET", etag=H, last_modified=None, if_none_match=f'not-"{H}"', lenient=True).outcome is P
+    assert evaluate_preconditions("HEAD", etag=H, last_modified=None, if_none_match=f'"{H}"', lenient=True).outcome is N
+    with pytest.raises(InvalidETag):  # the strict (Pithos) reading still refuses it
+        evaluate_preconditions("GET", etag=H, last_modified=None, if_match=f'not-"{H}"')
+
+
+@given(st.text(max_size=60))
+def test_swift_tag_lists_never_raise(text: str) -> None:
+    tags = parse_etag_list_swift(text)
+    assert tags is ANY or all(isinstance(t, ETag) for t in tags)
 
 
 def test_if_range() -> None:

@@ -90,19 +90,35 @@ def test_object_listing_plain_exact() -> None:
 
 
 def test_object_listing_xml_exact() -> None:
+    # Swift's layout (swift/common/middleware/listing_formats.py container_to_xml): no
+    # whitespace between elements, its five fields first in its order
     got = format_object_listing([MIN, SubdirRecord('d"ir/')], "xml", container='my "c" & co')
     assert got == (
         b'<?xml version="1.0" encoding="UTF-8"?>\n'
-        b'<container name="my &quot;c&quot; &amp; co">\n'
-        b"<object><name>a&amp;b&lt;c&gt;</name><bytes>0</bytes><hash>" + H.encode() + b"</hash>"
-        b"<content_type>application/directory</content_type><last_modified>1970-01-01T00:00:00.000000</last_modified></object>\n"
-        b'<subdir name="d&quot;ir/"><name>d"ir/</name></subdir>\n'
-        b"</container>\n"
+        b'<container name="my &quot;c&quot; &amp; co">'
+        b"<object><name>a&amp;b&lt;c&gt;</name><hash>" + H.encode() + b"</hash><bytes>0</bytes>"
+        b"<content_type>application/directory</content_type><last_modified>1970-01-01T00:00:00.000000</last_modified></object>"
+        b'<subdir name="d&quot;ir/"><name>d"ir/</name></subdir>'
+        b"</container>"
     )
     assert (
         format_object_listing([], "xml", container="c")
-        == b'<?xml version="1.0" encoding="UTF-8"?>\n<container name="c">\n</container>\n'
+        == b'<?xml version="1.0" encoding="UTF-8"?>\n<container name="c"></container>'
     )
+
+
+def test_object_listing_xml_has_no_whitespace_nodes() -> None:
+    # Swift's functional tests walk childNodes and read .tagName of each: a text node fails
+    from xml.dom import minidom
+
+    doc = minidom.parseString(format_object_listing([OBJ, MIN, SubdirRecord("d/")], "xml", container="c"))
+    root = doc.documentElement
+    assert [n.nodeType for n in root.childNodes] == [minidom.Node.ELEMENT_NODE] * 3
+    for node in root.childNodes:
+        assert all(c.nodeType == c.ELEMENT_NODE for c in node.childNodes)
+    assert [c.tagName for c in root.childNodes[0].childNodes][:5] == [
+        "name", "hash", "bytes", "content_type", "last_modified",
+    ]
 
 
 def test_object_listing_xml_parses_back() -> None:
@@ -130,11 +146,19 @@ def test_container_listing() -> None:
         b'[{"name":"pithos","count":3,"bytes":1024,"last_modified":"2026-11-24T06:50:30.123456"},'
         b'{"name":"trash","count":0,"bytes":0,"last_modified":"1970-01-01T00:00:00.000000"}]'
     )
-    assert format_container_listing(recs[:1], "xml", account="u&1") == (
+    # Swift's account_to_xml: one element a line, storage_policy after the four fields
+    both = [ContainerRecord("pithos", 3, 1024, T, "sha256"), SubdirRecord("p-")]
+    assert format_container_listing(both, "xml", account="u&1") == (
         b'<?xml version="1.0" encoding="UTF-8"?>\n<account name="u&amp;1">\n'
         b"<container><name>pithos</name><count>3</count><bytes>1024</bytes>"
-        b"<last_modified>2026-11-24T06:50:30.123456</last_modified></container>\n</account>\n"
+        b"<last_modified>2026-11-24T06:50:30.123456</last_modified><storage_policy>sha256</storage_policy></container>\n"
+        b'<subdir name="p-" />\n</account>'
     )
+    assert format_container_listing(both, "json", account="u") == (
+        b'[{"name":"pithos","count":3,"bytes":1024,"last_modified":"2026-11-24T06:50:30.123456",'
+        b'"storage_policy":"sha256"},{"subdir":"p-"}]'
+    )
+    assert format_container_listing(both, "plain", account="u") == b"pithos\np-\n"
 
 
 def test_account_listing() -> None:
@@ -147,7 +171,7 @@ def test_account_listing() -> None:
     assert format_account_listing(recs, "xml") == (
         b'<?xml version="1.0" encoding="UTF-8"?>\n<accounts>\n'
         b"<account><name>alice</name><last_modified>2026-11-24T06:50:30.123456</last_modified></account>\n"
-        b"<account><name>bob</name></account>\n</accounts>\n"
+        b"<account><name>bob</name></account>\n</accounts>"
     )
 
 
@@ -214,10 +238,27 @@ def test_delimiter_and_text_params() -> None:
     with pytest.raises(InvalidListingQuery, match="longer than"):
         parse_listing_query({"delimiter": "é" * 513})
     for key in ("marker", "end_marker", "prefix", "delimiter", "path"):
-        with pytest.raises(InvalidListingQuery, match="NUL"):
-            parse_listing_query({key: "\x00" if key == "delimiter" else "a\x00"})
+        if key in ("prefix", "delimiter", "path"):
+            with pytest.raises(InvalidListingQuery, match="NUL"):
+                parse_listing_query({key: "\x00" if key == "delimiter" else "a\x00"})
         with pytest.raises(InvalidListingQuery, match="UTF-8"):
             parse_listing_query({key: "\udcff"})
+    # a marker is a bound, and names hold no NUL: Swift clients page "through x" with x + NUL
+    q = parse_listing_query({"marker": "b1\x00", "end_marker": "a\x00"})
+    assert (q.marker, q.end_marker) == ("b1\x00", "a\x00")
+
+
+def test_reverse_and_swift_limits() -> None:
+    for yes in ("on", "true", "1", "yes", "t", "Y", "TRUE"):
+        assert parse_listing_query({"reverse": yes}).reverse
+    for no in ("off", "false", "no", "", "0", "maybe"):
+        assert not parse_listing_query({"reverse": no}).reverse
+    # Swift ignores a limit that is not all digits; the Pithos path refuses it
+    assert parse_listing_query({"limit": "5000.0"}, swift=True).limit == 10000
+    with pytest.raises(InvalidListingQuery):
+        parse_listing_query({"limit": "5000.0"})
+    with pytest.raises(ListingLimitTooLarge):
+        parse_listing_query({"limit": "10001"}, swift=True)
 
 
 @pytest.mark.parametrize(

@@ -65,15 +65,28 @@ def _range_sql(base: str, order: str) -> dict[tuple[bool, bool], str]:
     return out
 
 
-OBJECT_QUERIES = _range_sql(
+def _range_sql_desc(base: str, order: str) -> dict[tuple[bool, bool], str]:
+    """The four shapes of a descending range query (``reverse=``): (upper bound present
+    — always exclusive?, lower bound inclusive?)."""
+    out = {}
+    for bounded in (True, False):
+        for incl in (True, False):
+            sql = f"{base} AND {order} {'>=' if incl else '>'} ?"
+            if bounded:
+                sql += f" AND {order} < ?"
+            out[(bounded, incl)] = sql + f" ORDER BY {order} DESC LIMIT ?"
+    return out
+
+
+_OBJECT_BASE = (
     f"SELECT {VERSION_COLUMNS} FROM versions INDEXED BY versions_current "
-    "WHERE container_id = ? AND state = 'normal'",
-    "name",
+    "WHERE container_id = ? AND state = 'normal'"
 )
-CONTAINER_QUERIES = _range_sql(
-    f"SELECT {CONTAINER_COLUMNS} FROM containers AS c INDEXED BY containers_by_name WHERE c.account_id = ?",
-    "c.name",
-)
+_CONTAINER_BASE = f"SELECT {CONTAINER_COLUMNS} FROM containers AS c INDEXED BY containers_by_name WHERE c.account_id = ?"
+OBJECT_QUERIES = _range_sql(_OBJECT_BASE, "name")
+CONTAINER_QUERIES = _range_sql(_CONTAINER_BASE, "c.name")
+OBJECT_QUERIES_DESC = _range_sql_desc(_OBJECT_BASE, "name")
+CONTAINER_QUERIES_DESC = _range_sql_desc(_CONTAINER_BASE, "c.name")
 
 
 def fetcher(conn: sqlite3.Connection, queries: dict[tuple[bool, bool], str], owner_id: int) -> Fetch:
@@ -85,6 +98,24 @@ def fetcher(conn: sqlite3.Connection, queries: dict[tuple[bool, bool], str], own
             params.append(hi)
         params.append(n)
         return conn.execute(queries[(incl, hi is not None)], params)  # a cursor steps on demand
+
+    return fetch
+
+
+# fetch_desc(hi_exclusive_or_None, lo, lo_inclusive, n) -> up to n rows in descending
+# name order, read lazily (as Fetch).
+FetchDesc = Callable[["str | None", str, bool, int], Iterator[Row]]
+
+
+def fetcher_desc(conn: sqlite3.Connection, queries: dict[tuple[bool, bool], str], owner_id: int) -> FetchDesc:
+    """A FetchDesc over one of the descending listing queries."""
+
+    def fetch(hi: str | None, lo: str, incl: bool, n: int) -> Iterator[Row]:
+        params: list[Any] = [owner_id, lo]
+        if hi is not None:
+            params.append(hi)
+        params.append(n)
+        return conn.execute(queries[(hi is not None, incl)], params)
 
     return fetch
 
@@ -125,6 +156,88 @@ def restricted(fetch: Fetch, ranges: Sequence[KeyRange]) -> Fetch:
                 break
 
     return fetch_in
+
+
+def restricted_desc(fetch: FetchDesc, ranges: Sequence[KeyRange]) -> FetchDesc:
+    """``restricted`` for descending fetches: the ranges walked from the top."""
+
+    def fetch_in(hi: str | None, lo: str, incl: bool, n: int) -> Iterator[Row]:
+        got = 0
+        for r in reversed(ranges):
+            if hi is not None and r.lo >= hi:
+                continue
+            if r.hi is not None and r.hi <= lo:
+                break  # this range and all below it lie under the lower bound
+            b = hi if r.hi is None else r.hi if hi is None else min(r.hi, hi)
+            a, a_incl = (r.lo, True) if r.lo > lo else (lo, incl)
+            if b is not None and a >= b:
+                continue
+            with _closing(fetch(b, a, a_incl, n - got)) as rows:
+                for row in rows:
+                    got += 1
+                    yield row
+            if got >= n:
+                break
+
+    return fetch_in
+
+
+def collapse_reverse(
+    fetch: FetchDesc,
+    *,
+    prefix: str,
+    delimiter: str | None,
+    marker: str | None,
+    end_marker: str | None,
+    limit: int,
+    keep: Callable[[Row], bool] | None = None,
+    path_mode: bool = False,
+) -> list[Row | Subdir]:
+    """One page of a ``reverse=`` listing: as ``collapse`` with the order turned
+    round — names with the prefix, < marker and > end_marker, in descending order; a
+    subdir costs one seek below it (every name under it sorts after it)."""
+    out: list[Row | Subdir] = []
+    hi = upper_bound(prefix)
+    if marker is not None and (hi is None or marker < hi):
+        hi = marker
+    lo, incl = prefix, True
+    if end_marker is not None and end_marker >= prefix:
+        lo, incl = end_marker, False
+    plen = len(prefix)
+    while len(out) < limit:
+        if hi is not None and hi <= lo:
+            break
+        want = limit - len(out)
+        seen = 0
+        jumped = False
+        with _closing(fetch(hi, lo, incl, want)) as rows:
+            for row in rows:
+                seen += 1
+                name: str = row[_NAME]
+                if path_mode and name == prefix:
+                    hi = name
+                    continue
+                if delimiter:
+                    i = name.find(delimiter, plen)
+                    if i >= 0 and path_mode and i + len(delimiter) == len(name):
+                        i = -1  # a name ending in the delimiter is listed as itself
+                    if i >= 0:
+                        if keep is not None and not keep(row):
+                            hi = name
+                            continue
+                        sub = name[: i + len(delimiter)]
+                        if sub != marker and not path_mode:
+                            out.append(Subdir(sub))
+                        hi, jumped = sub, True
+                        break  # seek below the subdir
+                hi = name
+                if keep is None or keep(row):
+                    out.append(row)
+                    if len(out) >= limit:
+                        break
+        if not jumped and seen < want:
+            break
+    return out
 
 
 def collapse(
@@ -211,16 +324,16 @@ def _list_objects(
     shared: bool,
     public: bool,
     path_mode: bool = False,
+    reverse: bool = False,
 ) -> list[ObjectVersion | Subdir]:
     ref = container_ref(conn, account, container)
-    fetch = fetcher(conn, OBJECT_QUERIES, ref.id)
+    ranges: list[KeyRange] | None = None
     keep: Callable[[Row], bool] | None = None
     if as_user is not None and as_user != account:
         # Another user sees what is shared with them, directly, by group or with '*'.
         index = load_share_index(conn, ref.id)
         groups = user_groups(conn, as_user)
-        roots = index.roots(as_user, groups)
-        fetch = restricted(fetch, _root_ranges(roots))
+        ranges = _root_ranges(index.roots(as_user, groups))
         keep = lambda row: index.permission(row[_NAME], as_user, groups).can_read  # noqa: E731
     elif shared or public:
         # The owner asking for only the shared and/or only the published objects.
@@ -232,15 +345,37 @@ def _list_objects(
         if public:
             pub = {n for (n,) in conn.execute("SELECT name FROM public_urls WHERE container_id = ?", (ref.id,))}
             roots += [(n, False) for n in pub]
-        fetch = restricted(fetch, _root_ranges(roots))
+        ranges = _root_ranges(roots)
         keep = lambda row: (row[_NAME] in pub) or (  # noqa: E731
             owner_index is not None and owner_index.governing(row[_NAME]) is not None
         )
-    rows = collapse(
-        fetch, prefix=prefix, delimiter=delimiter, marker=marker, end_marker=end_marker, limit=limit, keep=keep,
+    rows = _page(
+        conn, OBJECT_QUERIES, OBJECT_QUERIES_DESC, ref.id, ranges, reverse,
+        prefix=prefix, delimiter=delimiter, marker=marker, end_marker=end_marker, limit=limit, keep=keep,
         path_mode=path_mode,
     )
     return [r if isinstance(r, Subdir) else version_record(account, container, r) for r in rows]
+
+
+def _page(
+    conn: sqlite3.Connection,
+    queries: dict[tuple[bool, bool], str],
+    queries_desc: dict[tuple[bool, bool], str],
+    owner_id: int,
+    ranges: Sequence[KeyRange] | None,
+    reverse: bool,
+    **page: Any,
+) -> list[Row | Subdir]:
+    """One page in either direction, over all names or only those in ``ranges``."""
+    if reverse:
+        fetch_desc = fetcher_desc(conn, queries_desc, owner_id)
+        if ranges is not None:
+            fetch_desc = restricted_desc(fetch_desc, ranges)
+        return collapse_reverse(fetch_desc, **page)
+    fetch = fetcher(conn, queries, owner_id)
+    if ranges is not None:
+        fetch = restricted(fetch, ranges)
+    return collapse(fetch, **page)
 
 
 def _list_objects_with_extras(
@@ -286,13 +421,17 @@ def _list_containers(
     end_marker: str | None,
     limit: int,
     as_user: str | None,
+    reverse: bool = False,
 ) -> list[Container | Subdir]:
     aid = account_id(conn, account)
-    fetch = fetcher(conn, CONTAINER_QUERIES, aid)
+    ranges = None
     if as_user is not None and as_user != account:
         names = shared_container_names(conn, aid, as_user, user_groups(conn, as_user))
-        fetch = restricted(fetch, merge_ranges(KeyRange(n, exact_upper(n)) for n in names))
-    rows = collapse(fetch, prefix=prefix, delimiter=delimiter, marker=marker, end_marker=end_marker, limit=limit)
+        ranges = merge_ranges(KeyRange(n, exact_upper(n)) for n in names)
+    rows = _page(
+        conn, CONTAINER_QUERIES, CONTAINER_QUERIES_DESC, aid, ranges, reverse,
+        prefix=prefix, delimiter=delimiter, marker=marker, end_marker=end_marker, limit=limit,
+    )
     return [r if isinstance(r, Subdir) else container_record(account, r) for r in rows]
 
 
@@ -316,13 +455,15 @@ class Listing:
         as_user: str | None = None,
         shared: bool = False,
         public: bool = False,
+        reverse: bool = False,
     ) -> list[ObjectVersion | Subdir]:
         """One page of a container listing: current versions and ``Subdir`` entries.
 
         ``path`` (Pithos, Swift) overrides prefix/delimiter with ``path/`` and ``/``
         and lists no subdir entries.
         ``as_user`` other than the owner restricts the listing to what that user may
-        read; ``shared``/``public`` (owner) to objects shared / published."""
+        read; ``shared``/``public`` (owner) to objects shared / published.
+        ``reverse`` (Swift): descending order, marker an upper bound and end_marker a lower one."""
         prefix, delimiter = listing_args(prefix, delimiter, marker, end_marker, limit, path)
         v.account_name(account)
         v.container_name(container)
@@ -330,7 +471,7 @@ class Listing:
             v.user_name(as_user)
         return await self._db.read(
             _list_objects, account, container, prefix, delimiter, marker, end_marker, limit, as_user, shared, public,
-            path is not None,
+            path is not None, reverse,
         )
 
     async def objects_with_extras(
@@ -346,6 +487,7 @@ class Listing:
         path: str | None = None,
         shared: bool = False,
         public: bool = False,
+        reverse: bool = False,
     ) -> tuple[list[ObjectVersion | Subdir], dict[str, ListingExtras]]:
         """The owner's page of ``objects`` and, in the same snapshot, the own sharing
         and public token of the objects on it that have any (Pithos lists them)."""
@@ -354,7 +496,7 @@ class Listing:
         v.container_name(container)
         return await self._db.read(
             _list_objects_with_extras, account, container, prefix, delimiter, marker, end_marker, limit, None,
-            shared, public, path is not None,
+            shared, public, path is not None, reverse,
         )
 
     async def containers(
@@ -367,6 +509,7 @@ class Listing:
         end_marker: str | None = None,
         limit: int = DEFAULT_LIMIT,
         as_user: str | None = None,
+        reverse: bool = False,
     ) -> list[Container | Subdir]:
         """One page of an account listing (containers with their usage); ``as_user``
         other than the owner sees the containers holding something shared with them."""
@@ -375,7 +518,7 @@ class Listing:
         if as_user is not None:
             v.user_name(as_user)
         return await self._db.read(
-            _list_containers, account, prefix, delimiter, marker, end_marker, limit, as_user
+            _list_containers, account, prefix, delimiter, marker, end_marker, limit, as_user, reverse
         )
 
 
@@ -388,14 +531,10 @@ def listing_args(
     path: str | None,
 ) -> tuple[str, str | None]:
     """Validate listing parameters; (prefix, delimiter) with Pithos's ``path`` applied."""
-    for value, what in (
-        (prefix, "prefix"),
-        (delimiter, "delimiter"),
-        (marker, "marker"),
-        (end_marker, "end_marker"),
-        (path, "path"),
-    ):
+    for value, what in ((prefix, "prefix"), (delimiter, "delimiter"), (path, "path")):
         v.listing_string(value, what)
+    for value, what in ((marker, "marker"), (end_marker, "end_marker")):
+        v.listing_string(value, what, nul_ok=True)  # bounds only
     v.limit(limit)
     if path is not None:
         return _path_to_prefix(path)

@@ -76,6 +76,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "auth tokens and Swift v1 keys", _statements(schema.V3_AUTH)),
     Migration(4, "object UUIDs (X-Object-UUID)", _assign_object_uuids),
     Migration(5, "index of versions by time (until)", _statements(schema.V5_VERSIONS_AT)),
+    Migration(6, "the token /auth/v1.0 gave each Swift user", _statements(schema.V6_AUTH_V1_TOKENS)),
 )
 
 LATEST: int = MIGRATIONS[-1].version

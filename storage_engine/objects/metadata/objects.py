@@ -695,13 +695,16 @@ class Objects:
         meta: Mapping[str, str | None] | None = None,
         replace_meta: bool = False,
         content_type: str | None = None,
+        attrs: Mapping[str, str] | None = None,
         precondition: Precondition | None = None,
     ) -> WriteResult:
         """Object POST: a new version with changed metadata and/or content type (Pithos),
-        pointing at the same map and keeping the X-Object-UUID."""
+        pointing at the same map and keeping the X-Object-UUID; ``attrs``, if given,
+        replace the version's attributes whole (Swift's POST sets X-Object-Manifest and
+        the like afresh)."""
         key = (account, container, name)
         return await self._copy(
-            key, key, False, True, modified_by, None, content_type, meta, replace_meta, None, precondition
+            key, key, False, True, modified_by, None, content_type, meta, replace_meta, attrs, precondition
         )
 
     async def _copy(

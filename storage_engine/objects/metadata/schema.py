@@ -179,3 +179,17 @@ END""",
 # through the rowid (= serial) the newest one up to a time: covering, so the
 # as-of-T listing and usage never read the table for rows they pass over.
 V5_VERSIONS_AT: tuple[str, ...] = ("CREATE INDEX versions_at ON versions(container_id, name, mtime)",)
+
+# Step 6: the token /auth/v1.0 last gave each Swift user, so a login while it is
+# still valid answers the same token instead of minting one per call. The token
+# itself is never stored: it is re-derived from the user's key (which only the
+# caller has) and this row's nonce, and checked against tokens.digest.
+V6_AUTH_V1_TOKENS: tuple[str, ...] = (
+    """
+CREATE TABLE auth_v1_tokens (
+    user TEXT PRIMARY KEY REFERENCES auth_keys(user) ON DELETE CASCADE,
+    token_id INTEGER NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,
+    nonce BLOB NOT NULL
+)""",
+    "CREATE INDEX auth_v1_tokens_by_token ON auth_v1_tokens(token_id)",
+)

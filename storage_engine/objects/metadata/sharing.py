@@ -199,6 +199,19 @@ def _accounts_sharing_with(conn: sqlite3.Connection, user: str, marker: str | No
     ]
 
 
+def _shares_with(conn: sqlite3.Connection, account: str, container: str | None, user: str) -> bool:
+    subjects = _subjects(user, user_groups(conn, user))
+    sql = (
+        "SELECT 1 FROM sharing s JOIN containers c ON c.id = s.container_id JOIN accounts a ON a.id = c.account_id "
+        f"WHERE a.name = ? AND s.subject IN ({','.join('?' * len(subjects))})"
+    )
+    params: list[str] = [account, *subjects]
+    if container is not None:
+        sql += " AND c.name = ?"
+        params.append(container)
+    return conn.execute(sql + " LIMIT 1", params).fetchone() is not None
+
+
 class SharingAPI:
     """Async API for sharing and permissions (``store.sharing``)."""
 
@@ -240,6 +253,18 @@ class SharingAPI:
         if user == account:
             return Permission.WRITE
         return await self._db.point_read(_permission, account, container, name, user)
+
+    async def shares_with(self, account: str, user: str, container: str | None = None) -> bool:
+        """Whether ``account`` (or its ``container``) shares anything with ``user``,
+        directly, through a group or with everyone. Another account's resources that
+        share nothing answer 403 whether or not they exist; this is that test."""
+        v.account_name(account)
+        v.user_name(user)
+        if container is not None:
+            v.container_name(container)
+        if user == account:
+            return True
+        return await self._db.point_read(_shares_with, account, container, user)
 
     async def accounts_sharing_with(self, user: str, *, marker: str | None = None, limit: int = 10000) -> list[str]:
         """Accounts (other than ``user``) with an object shared with ``user``, directly,

@@ -25,6 +25,8 @@ from .rows import account_id
 TOKEN_PREFIX = "nfl_"  # recognisable by secret scanners
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MIN_KEY_LENGTH = 16
+#: an /auth/v1.0 token with less time left than this is not handed out again
+V1_REUSE_MARGIN = 60.0
 
 
 def token_digest(token: str) -> bytes:
@@ -39,15 +41,31 @@ def hash_key(key: str, salt: bytes | None = None) -> str:
 
 
 def check_key(key: str, stored: str) -> bool:
+    return key_secret(key, stored) is not None
+
+
+def key_secret(key: str, stored: str) -> bytes | None:
+    """None if ``key`` does not match ``stored``; else 32 bytes only the key's holder
+    can compute: the scrypt output past the stored hash. scrypt ends in PBKDF2, whose
+    first bytes do not depend on how many are asked for, so one derivation both checks
+    the key and gives the secret (the /auth/v1.0 token is derived from it)."""
     try:
         kind, n, r, p, salt, dk = stored.split("$")
         if kind != "scrypt":
-            return False
+            return None
         want = base64.b64decode(dk)
-        got = hashlib.scrypt(key.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=len(want))
+        got = hashlib.scrypt(
+            key.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=len(want) + 32
+        )
     except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(got, want)
+        return None
+    return got[len(want) :] if hmac.compare_digest(got[: len(want)], want) else None
+
+
+def v1_token(secret: bytes, nonce: bytes) -> str:
+    """The /auth/v1.0 token of a key's secret and a stored nonce (as long as create's)."""
+    mac = hmac.new(secret, b"nefeli auth/v1.0 token\0" + nonce, hashlib.sha256).digest()
+    return TOKEN_PREFIX + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
 _TOKEN_COLUMNS = "t.id, a.name, t.created, t.expires, t.description"
@@ -95,8 +113,33 @@ def _purge_expired(conn: sqlite3.Connection, now: float) -> int:
     return conn.execute("DELETE FROM tokens WHERE expires IS NOT NULL AND expires <= ?", (now,)).rowcount
 
 
+def _v1_current(conn: sqlite3.Connection, user: str) -> tuple[int, bytes, bytes, float, float | None] | None:
+    """(token id, nonce, digest, created, expires) of the token /auth/v1.0 last gave ``user``."""
+    row = conn.execute(
+        "SELECT t.id, v.nonce, t.digest, t.created, t.expires FROM auth_v1_tokens v "
+        "JOIN tokens t ON t.id = v.token_id WHERE v.user = ?",
+        (user,),
+    ).fetchone()
+    return None if row is None else (int(row[0]), bytes(row[1]), bytes(row[2]), float(row[3]), row[4])
+
+
+def _v1_issue(
+    conn: sqlite3.Connection, user: str, account: str, digest: bytes, nonce: bytes, expires: float | None,
+    description: str, now: float,
+) -> TokenInfo:
+    info = _create(conn, account, digest, expires, description, now)
+    conn.execute(
+        "INSERT INTO auth_v1_tokens (user, token_id, nonce) VALUES (?, ?, ?) "
+        "ON CONFLICT (user) DO UPDATE SET token_id = excluded.token_id, nonce = excluded.nonce",
+        (user, info.id, nonce),
+    )
+    return info
+
+
 def _set_key(conn: sqlite3.Connection, user: str, account: str, key_hash: str, now: float) -> None:
     aid = account_id(conn, account)
+    # the last /auth/v1.0 token came from the old key: the new one cannot re-derive it
+    conn.execute("DELETE FROM auth_v1_tokens WHERE user = ?", (user,))
     conn.execute(
         "INSERT INTO auth_keys (user, account_id, key_hash, created) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (user) DO UPDATE SET account_id = excluded.account_id, key_hash = excluded.key_hash, "
@@ -190,6 +233,37 @@ class Tokens:
             return None
         account, stored = found
         return account if await self._db.offload(check_key, key, stored) else None
+
+    async def login_v1(
+        self, user: str, key: str, *, ttl: float | None, description: str = "auth/v1.0"
+    ) -> NewToken | None:
+        """``GET /auth/v1.0``: None for a wrong user or key; else the token this user's
+        last login got while it has at least ``V1_REUSE_MARGIN`` seconds left (so
+        clients that log in per call do not pile up tokens), or a new one."""
+        if not isinstance(user, str) or not isinstance(key, str) or not user or len(key) > 1024:
+            return None
+        found = await self._db.read(_key_of, user)
+        if found is None:
+            await self._db.offload(hash_key, key)  # same cost whether or not the user exists
+            return None
+        account, stored = found
+        secret = await self._db.offload(key_secret, key, stored)
+        if secret is None:
+            return None
+        now = self._clock()
+        cur = await self._db.read(_v1_current, user)
+        if cur is not None:
+            token_id, nonce, digest, created, expires = cur
+            token = v1_token(secret, nonce)
+            if (expires is None or expires - now >= V1_REUSE_MARGIN) and hmac.compare_digest(token_digest(token), digest):
+                return NewToken(token=token, info=TokenInfo(token_id, account, created, expires, description))
+        nonce = secrets.token_bytes(32)
+        token = v1_token(secret, nonce)
+        expires = now + ttl if ttl is not None else None
+        info = await self._db.write(
+            _v1_issue, user, account, token_digest(token), nonce, expires, description, now
+        )
+        return NewToken(token=token, info=info)
 
     async def delete_key(self, user: str) -> bool:
         return await self._db.write(_delete_key, user)

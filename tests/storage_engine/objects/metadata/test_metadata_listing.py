@@ -11,7 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from storage_engine.objects.metadata import ContainerPolicy, MetadataStore, PutItem, Subdir, SyncMetadataStore, errors
-from storage_engine.objects.metadata.listing import CONTAINER_QUERIES, OBJECT_QUERIES
+from storage_engine.objects.metadata.listing import (
+    CONTAINER_QUERIES,
+    CONTAINER_QUERIES_DESC,
+    OBJECT_QUERIES,
+    OBJECT_QUERIES_DESC,
+)
 from metadata_support import (  # noqa: F401
     assert_none_scans_versions,
     clock,
@@ -60,6 +65,7 @@ def _fill(smd: SyncMetadataStore, names: set[str], deleted: set[str], overwritte
     marker=KEY,
     end_marker=KEY,
     limit=st.integers(0, 45),
+    reverse=st.booleans(),
 )
 def test_listing_equals_brute_force(
     smd: SyncMetadataStore,
@@ -70,14 +76,17 @@ def test_listing_equals_brute_force(
     marker: str | None,
     end_marker: str | None,
     limit: int,
+    reverse: bool,
 ) -> None:
     deleted = ghosts - names
     container = _fill(smd, names, deleted, set(list(names)[::2]))
     page = smd.listing.objects(
-        A, container, prefix=prefix, delimiter=delimiter, marker=marker, end_marker=end_marker, limit=limit
+        A, container, prefix=prefix, delimiter=delimiter, marker=marker, end_marker=end_marker, limit=limit,
+        reverse=reverse,
     )
     want = reference_listing(
-        names, prefix=prefix, delimiter=delimiter, marker=marker, end_marker=end_marker, limit=limit
+        names, prefix=prefix, delimiter=delimiter, marker=marker, end_marker=end_marker, limit=limit,
+        reverse=reverse,
     )
     assert keys(page) == want
 
@@ -93,16 +102,19 @@ def test_paging_never_repeats_nor_skips(
     smd: SyncMetadataStore, names: set[str], prefix: str, delimiter: str | None, page_size: int
 ) -> None:
     container = _fill(smd, names, set(), set())
-    seen: list[tuple[str, str]] = []
-    marker = None
-    while True:
-        page = smd.listing.objects(A, container, prefix=prefix, delimiter=delimiter, marker=marker, limit=page_size)
-        seen += keys(page)
-        if len(page) < page_size:
-            break
-        marker = page[-1].name
-    assert len(set(seen)) == len(seen)
-    assert seen == reference_listing(names, prefix=prefix, delimiter=delimiter, limit=10**9)
+    for reverse in (False, True):
+        seen: list[tuple[str, str]] = []
+        marker = None
+        while True:
+            page = smd.listing.objects(
+                A, container, prefix=prefix, delimiter=delimiter, marker=marker, limit=page_size, reverse=reverse
+            )
+            seen += keys(page)
+            if len(page) < page_size:
+                break
+            marker = page[-1].name
+        assert len(set(seen)) == len(seen)
+        assert seen == reference_listing(names, prefix=prefix, delimiter=delimiter, limit=10**9, reverse=reverse)
 
 
 @FIXTURE_OK
@@ -112,16 +124,22 @@ def test_paging_never_repeats_nor_skips(
     delimiter=st.one_of(st.none(), st.just("-")),
     marker=st.one_of(st.none(), st.text(st.sampled_from(["a", "b", "-"]), max_size=3)),
     limit=st.integers(0, 30),
+    reverse=st.booleans(),
 )
 def test_container_listing_equals_brute_force(
-    smd: SyncMetadataStore, names: set[str], prefix: str, delimiter: str | None, marker: str | None, limit: int
+    smd: SyncMetadataStore, names: set[str], prefix: str, delimiter: str | None, marker: str | None, limit: int,
+    reverse: bool,
 ) -> None:
     account = f"acct{next(_counter)}"
     smd.accounts.create(account)
     for n in names:
         smd.containers.create(account, n)
-    page = smd.listing.containers(account, prefix=prefix, delimiter=delimiter, marker=marker, limit=limit)
-    assert keys(page) == reference_listing(names, prefix=prefix, delimiter=delimiter, marker=marker, limit=limit)
+    page = smd.listing.containers(
+        account, prefix=prefix, delimiter=delimiter, marker=marker, limit=limit, reverse=reverse
+    )
+    assert keys(page) == reference_listing(
+        names, prefix=prefix, delimiter=delimiter, marker=marker, limit=limit, reverse=reverse
+    )
 
 
 async def _names(md: MetadataStore, names: list[str], container: str = "c") -> None:
@@ -213,6 +231,15 @@ def test_every_listing_query_shape_searches_the_index(smd: SyncMetadataStore) ->
         plan = query_plan(conn, sql, [1, "a", *(["b"] if bounded else []), 10])
         assert "USING INDEX containers_by_name (account_id=? AND name>" in plan, plan
         assert "SCAN" not in plan and "TEMP B-TREE" not in plan, plan
+    # reverse=: the same indexes walked backwards, never a sort
+    for (bounded, _), sql in OBJECT_QUERIES_DESC.items():
+        plan = query_plan(conn, sql, [1, "a", *(["b"] if bounded else []), 10])
+        assert "SEARCH versions USING INDEX versions_current (container_id=? AND name>" in plan, plan
+        assert "SCAN" not in plan and "TEMP B-TREE" not in plan, plan
+    for (bounded, _), sql in CONTAINER_QUERIES_DESC.items():
+        plan = query_plan(conn, sql, [1, "a", *(["b"] if bounded else []), 10])
+        assert "USING INDEX containers_by_name (account_id=? AND name>" in plan, plan
+        assert "SCAN" not in plan and "TEMP B-TREE" not in plan, plan
 
 
 def test_statements_run_by_listings_never_scan(smd: SyncMetadataStore) -> None:
@@ -239,6 +266,9 @@ def test_statements_run_by_listings_never_scan(smd: SyncMetadataStore) -> None:
         smd.listing.objects(A, "c", shared=True, public=True)
         smd.listing.containers(A, as_user="bob")
         smd.listing.containers(A, prefix="c", delimiter="-", limit=1)
+        smd.listing.objects(A, "c", delimiter="/", reverse=True, limit=9)
+        smd.listing.objects(A, "c", as_user="bob", delimiter="/", reverse=True)
+        smd.listing.containers(A, as_user="bob", reverse=True)
     assert len(selects) > 20
     assert_none_scans_versions(conn, selects)
 
@@ -298,3 +328,31 @@ async def test_objects_with_extras_gives_own_sharing_and_public_tokens_of_the_pa
     assert page == [Subdir("d/"), await md.objects.get(A, "x", "top")] and extras == {}
     page, extras = await md.listing.objects_with_extras(A, "x", prefix="d/0000", public=True)
     assert page == [] and extras == {}
+
+
+@pytest.mark.parametrize("delimiter", [None, "/"])
+def test_listings_restricted_by_sharing_reverse_exactly(smd: SyncMetadataStore, delimiter: str | None) -> None:
+    """reverse= over the ranges another user may see (and the owner's shared=): the
+    same entries as the forward listing, backwards, page by page."""
+    account = f"acct{next(_counter)}"
+    smd.accounts.create(account)
+    smd.accounts.ensure("bob")
+    smd.containers.create(account, "c")
+    names = [f"d{i}/f{j}" for i in range(6) for j in range(3)] + [f"top{i}" for i in range(6)]
+    smd.objects.put_many(account, "c", [PutItem(n, mapref(n)) for n in names], modified_by=account)
+    smd.sharing.set(account, "c", "d3/f1", "read=bob")
+    smd.sharing.set(account, "c", "d4/f0", "read=bob")
+    smd.sharing.set(account, "c", "top2", "read=*")
+    for who in ({"as_user": "bob"}, {"shared": True}):
+        forward = keys(smd.listing.objects(account, "c", delimiter=delimiter, **who))
+        assert forward and keys(smd.listing.objects(account, "c", delimiter=delimiter, reverse=True, **who)) == forward[::-1]
+        seen: list[tuple[str, str]] = []
+        marker = None
+        while True:
+            page = smd.listing.objects(account, "c", delimiter=delimiter, marker=marker, limit=1, reverse=True, **who)
+            seen += keys(page)
+            if not page:
+                break
+            marker = page[-1].name
+        assert seen == forward[::-1]
+    assert keys(smd.listing.containers(account, as_user="bob", reverse=True)) == [("c", "object")]

@@ -400,7 +400,7 @@ async def test_invalid_input_is_rejected_before_touching_the_db(md: MetadataStor
         dict(name="", ),
         dict(name="a\x00b"),
         dict(name="x" * 1025),
-        dict(name="ok", content_type="not a type"),
+        dict(name="ok", content_type="no\ncontrol"),
         dict(name="ok", meta={"bad key": "v"}),
         dict(name="ok", meta={"k": "line\nbreak"}),
     ]

@@ -73,3 +73,32 @@ async def test_swift_v1_keys(md: MetadataStore, tmp_path: Path) -> None:
     with pytest.raises(errors.InvalidName):
         await md.tokens.set_key("has space", A)
     assert await md.tokens.delete_key("alice:swift") and not await md.tokens.delete_key("alice:swift")
+
+
+async def test_auth_v1_gives_the_still_valid_token(md: MetadataStore, clock: Clock, tmp_path: Path) -> None:
+    """/auth/v1.0 logins: the same token while it has time left, re-derived from the key
+    (never stored in clear), a new one once it is near expiry, revoked, or the key changed."""
+    from storage_engine.objects.metadata.tokens import V1_REUSE_MARGIN, hash_key, key_secret
+
+    await md.accounts.create(A)
+    key = await md.tokens.set_key("alice:swift", A)
+    first = await md.tokens.login_v1("alice:swift", key, ttl=3600)
+    assert first is not None and first.info.account == A and await md.tokens.resolve(first.token) == A
+    again = await md.tokens.login_v1("alice:swift", key, ttl=3600)
+    assert again is not None and again.token == first.token and again.info.id == first.info.id
+    assert len(await md.tokens.list(A)) == 1 and first.token not in _dump(tmp_path)
+    assert await md.tokens.login_v1("alice:swift", key + "x", ttl=3600) is None
+    assert await md.tokens.login_v1("nobody", key, ttl=3600) is None
+    clock.advance(3600 - V1_REUSE_MARGIN + 1)  # too little left: a fresh one
+    fresh = await md.tokens.login_v1("alice:swift", key, ttl=3600)
+    assert fresh is not None and fresh.token != first.token and await md.tokens.resolve(first.token) == A
+    assert await md.tokens.revoke_token(fresh.token)
+    after_revoke = await md.tokens.login_v1("alice:swift", key, ttl=3600)
+    assert after_revoke is not None and after_revoke.token != fresh.token
+    new_key = await md.tokens.set_key("alice:swift", A)
+    changed = await md.tokens.login_v1("alice:swift", new_key, ttl=3600)
+    assert changed is not None and changed.token != after_revoke.token
+    # one scrypt both checks a key and gives its secret: the stored hash is a prefix of it
+    stored = hash_key("k" * 16)
+    assert key_secret("k" * 16, stored) is not None and key_secret("k" * 17, stored) is None
+    assert len(key_secret("k" * 16, stored) or b"") == 32
