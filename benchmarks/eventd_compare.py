@@ -13,6 +13,7 @@ exactly one new message, so every update must arrive: nothing may be coalesced a
   a process of its own; the broker confirms persistent messages once they are on disk or
   acked by that consumer. eventd's own spooled → confirmed mean is printed beside it;
 * sustained: updates written as fast as one writer can, time until the last arrives;
+  the writer is a process of its own (as Ganeti is), so is the consumer;
 * the same two through the SSE feed (no broker), read by an HTTP client;
 * beside each, a reference publisher: what the original did (inotify, read, publish with
   confirms, no spool, no de-duplication), so the ratio is the cost of the durable spool;
@@ -70,38 +71,84 @@ def job_file(job_id: int, now: float) -> bytes:
     }).encode() + b"\n"
 
 
-class Writer:
-    """Ganeti's side: job files written in a thread of their own (Ganeti is another process),
-    so the reference publisher, which shares this process's event loop, is not held up."""
+class JobWriter:
+    """Ganeti's side, in a process of its own (``--writer QUEUE``) as Ganeti is: in the
+    benchmark's process it would share the GIL with the reference publisher and the sink's
+    reader, and fall behind the rate it is asked for."""
 
     def __init__(self, queue: Path) -> None:
         self.queue = queue
         self.next_id = 1
-        self.written: dict[int, float] = {}
 
-    def write(self) -> None:
+    def write(self, written: dict[int, float]) -> None:
         jid = self.next_id
         self.next_id += 1
-        now = time.time()
-        write_like_ganeti(self.queue, jid, job_file(jid, now), luxid=False)
-        self.written[jid] = time.time()
+        write_like_ganeti(self.queue, jid, job_file(jid, time.time()), luxid=False)
+        written[jid] = time.time()
 
-    async def paced(self, rate: float, seconds: float) -> float:
-        """Write ``rate`` updates a second; returns the rate reached (a loaded machine may lag)."""
-        return await asyncio.to_thread(self._paced, rate, seconds)
-
-    def _paced(self, rate: float, seconds: float) -> float:
+    def paced(self, rate: float, seconds: float) -> tuple[dict[int, float], float]:
+        written: dict[int, float] = {}
         start = time.monotonic()
         n = int(rate * seconds)
         for i in range(n):
             delay = start + i / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            self.write()
-        return n / (time.monotonic() - start)
+            self.write(written)
+        return written, n / (time.monotonic() - start)
+
+    def burst(self, n: int) -> dict[int, float]:
+        written: dict[int, float] = {}
+        for _ in range(n):
+            self.write(written)
+        return written
+
+
+def writer_main(queue: str) -> None:
+    """``--writer QUEUE``: one command a line on stdin (``paced RATE SECONDS``, ``burst N``),
+    one JSON line back with the write times (and the rate reached)."""
+    w = JobWriter(Path(queue))
+    for line in sys.stdin:
+        cmd, *nums = line.split()
+        if cmd == "paced":
+            written, offered = w.paced(float(nums[0]), float(nums[1]))
+        else:
+            written, offered = w.burst(int(nums[0])), 0.0
+        print(json.dumps({"written": written, "offered": offered}), flush=True)
+
+
+class Writer:
+    """The benchmark's handle on the writer process; ``written`` maps job id → rename time."""
+
+    def __init__(self, queue: Path) -> None:
+        self.queue = queue
+        self.written: dict[int, float] = {}
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def _run(self, command: str) -> float:
+        if self.proc is None:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, __file__, "--writer", str(self.queue),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=1 << 26,  # one long line
+            )
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(command.encode() + b"\n")
+        await self.proc.stdin.drain()
+        answer = json.loads(await self.proc.stdout.readline())
+        self.written.update((int(k), v) for k, v in answer["written"].items())
+        return float(answer["offered"])
+
+    async def paced(self, rate: float, seconds: float) -> float:
+        """Write ``rate`` updates a second; returns the rate reached (a loaded machine may lag)."""
+        return await self._run(f"paced {rate} {seconds}")
 
     async def burst(self, n: int) -> None:
-        await asyncio.to_thread(lambda: [self.write() for _ in range(n)])
+        await self._run(f"burst {n}")
+
+    async def close(self) -> None:
+        if self.proc is not None and self.proc.stdin is not None:
+            self.proc.stdin.close()
+            await asyncio.wait_for(self.proc.wait(), 30)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -121,8 +168,8 @@ async def wait_all(arrived: dict[int, float], n: int, timeout: float = 120.0) ->
 # -- sinks ---------------------------------------------------------------------
 #
 # A sink runs as a process of its own (this script with --sink), as the dispatcher does:
-# in the benchmark's process it would share one event loop with the writer, and a
-# writer that falls behind never yields, so arrivals would be stamped late. It prints
+# in the benchmark's process it would share the event loop and the GIL with the
+# reference publisher, so arrivals would be stamped late. It prints
 # "<job id> <arrival time>" per message; time.time() is the same clock in both processes.
 
 
@@ -392,8 +439,7 @@ async def measure(kind: str, broker: RabbitMQ | None, base: Path, args: argparse
         stop.set()
         if ref:
             await asyncio.gather(ref, return_exceptions=True)
-        if isinstance(writer, RawPublisher):
-            await writer.close()
+        await writer.close()
         await sink.close()
         if eventd and eventd.proc and eventd.proc.poll() is None:
             eventd.stop(signal.SIGTERM)
@@ -463,6 +509,9 @@ async def run(args: argparse.Namespace) -> int:
 def main() -> int:
     if sys.argv[1:2] == ["--sink"]:
         uvloop.run(sink_main(sys.argv[2:]))
+        return 0
+    if sys.argv[1:2] == ["--writer"]:
+        writer_main(sys.argv[2])
         return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)

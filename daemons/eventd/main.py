@@ -218,7 +218,10 @@ class Eventd:
         for kind, n in result.spooled_types.items():
             self.metrics.spooled.labels(kind).inc(n)
         if result.spooled:
-            self.spooled()
+            if self.publisher is not None:
+                self.publisher.offer(result.rows)
+            if self.feed is not None:
+                self.feed.notify()
 
     def _batch_sync(self, changed: set[int], left: set[int], rescan: bool) -> BatchOutcome:
         master_node = self.ganeti.master_node()

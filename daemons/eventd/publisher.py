@@ -103,6 +103,7 @@ class Publisher:
         # Rows may be on disk past _loaded_upto: set by wake(), and when a load stopped at LOADED_MAX.
         self._more_spooled = True
         self._capped = False
+        self._refilling = False
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._attempts: dict[int, int] = {}
         self._wake = asyncio.Event()
@@ -118,6 +119,22 @@ class Publisher:
         """New messages were spooled."""
         self._more_spooled = True
         self._wake.set()
+
+    def offer(self, rows: list[SpooledMessage]) -> None:
+        """Rows this process just committed: taken as they are when they directly follow
+        what is loaded (one read of the spool and one thread hop less per batch); else,
+        e.g. after progress-monitor's rows or while a load is under way, read from the spool."""
+        if (
+            not rows
+            or self._more_spooled
+            or self._refilling
+            or rows[0].seq != self._loaded_upto + 1
+            or self._loaded + len(rows) > LOADED_MAX
+        ):
+            self.wake()
+            return
+        self._take(rows)
+        self._fill()
 
     async def run(self) -> None:
         """Connect, publish, reconnect; until cancelled."""
@@ -315,11 +332,20 @@ class Publisher:
 
     async def _refill(self) -> None:
         self._more_spooled = False
+        self._refilling = True
         loop = asyncio.get_running_loop()
         want = LOADED_MAX - self._loaded
-        rows = await loop.run_in_executor(self.read_executor, self.reader.after, self._loaded_upto, want)
+        try:
+            rows = await loop.run_in_executor(self.read_executor, self.reader.after, self._loaded_upto, want)
+        finally:
+            self._refilling = False
         self._capped = len(rows) == want  # stopped at the limit: the rest is loaded as these go
+        self._take(rows)
+
+    def _take(self, rows: list[SpooledMessage]) -> None:
         for row in rows:
+            if row.seq <= self._loaded_upto:
+                continue  # already loaded
             dq = self._queues.get(row.order_key)
             if dq is None:
                 self._queues[row.order_key] = dq = collections.deque()

@@ -113,10 +113,17 @@ class Spool:
 
         ``ttl`` maps a routing key to a lifetime in seconds (heartbeats are useless late).
         """
+        return [ev for ev, _ in self.add_rows(events, now=now, ttl=ttl)]
+
+    def add_rows(
+        self, events: Sequence[Event], *, now: float | None = None, ttl: dict[str, float] | None = None
+    ) -> list[tuple[Event, SpooledMessage]]:
+        """:meth:`add`, also giving each new event's row as committed (so eventd's publisher
+        can take it without reading it back)."""
         if not events:
             return []
         now = time.time() if now is None else now
-        added: list[Event] = []
+        added: list[tuple[Event, SpooledMessage]] = []
         with self._tx():
             for ev in events:
                 if ev.dedup_key is not None:
@@ -124,13 +131,16 @@ class Spool:
                     if cur.rowcount == 0:
                         continue
                 life = (ttl or {}).get(ev.routing_key)
-                self._db.execute(
+                expires = now + life if life is not None else None
+                body = ev.encoded()
+                cur = self._db.execute(
                     "INSERT INTO outbox (message_id, exchange, routing_key, order_key, body, created, expires)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (ev.message_id, EXCHANGE, ev.routing_key, ev.order_key, ev.encoded(), now,
-                     now + life if life is not None else None),
+                    (ev.message_id, EXCHANGE, ev.routing_key, ev.order_key, body, now, expires),
                 )
-                added.append(ev)
+                row = SpooledMessage(cur.lastrowid or 0, ev.message_id, EXCHANGE, ev.routing_key, ev.order_key,
+                                     body, now, expires)
+                added.append((ev, row))
         return added
 
     def forget_jobs(self, job_ids: Iterable[int]) -> None:

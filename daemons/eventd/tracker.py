@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from daemons.eventd.spool import Spool
+from daemons.eventd.spool import Spool, SpooledMessage
 from net.ganeti_config import ClusterConfig, ConfigDataError, InstanceInfo, parse_config_data
 from net.ganeti_events import Event, job_events
 from net.ganeti_job import JobFileError, archive_path, job_id_from_name, parse_job
@@ -32,6 +32,8 @@ class BatchResult:
     spooled: int = 0
     malformed: int = 0
     spooled_types: dict[str, int] = field(default_factory=dict)
+    #: The rows committed, in spool order (the publisher takes them as they are).
+    rows: list[SpooledMessage] = field(default_factory=list)
 
 
 class GanetiState:
@@ -110,11 +112,12 @@ class JobTracker:
             events += self._job(self.queue / archive_path(jid), cluster, result)
         # One commit (one fsync) for the whole batch: under load batches grow, so
         # the cost per message falls as the rate rises.
-        added = self.spool.add(events, ttl=self.ttl)
+        added = self.spool.add_rows(events, ttl=self.ttl)
         result.spooled = len(added)
-        for ev in added:
+        for ev, row in added:
             kind = str(ev.body.get("type"))
             result.spooled_types[kind] = result.spooled_types.get(kind, 0) + 1
+            result.rows.append(row)
         still_there = {j for j in gone if (self.queue / f"job-{j}").exists()}
         self.spool.forget_jobs(j for j in gone if j not in still_there)
         return result

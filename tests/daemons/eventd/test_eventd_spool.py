@@ -43,6 +43,18 @@ def test_dedup_survives_reopen_and_forget(tmp_path: Path) -> None:
     s.close()
 
 
+def test_add_rows_gives_the_rows_as_a_read_would(tmp_path: Path) -> None:
+    s = Spool(tmp_path)
+    s.add([ev(1, 0, "queued", 10)], now=1.0)
+    s.delete([1])
+    added = s.add_rows([ev(1, 0, "queued", 10), ev(2, 0, "queued", 5), ev(1, 0, "success", 12)], now=2.0,
+                       ttl={"ganeti.snf.event.op": 3.0})
+    assert [e for e, _ in added] == [ev(2, 0, "queued", 5), ev(1, 0, "success", 12)]  # the known key left out
+    assert [r for _, r in added] == s.after(0)
+    assert [r.seq for _, r in added] == [2, 3] and added[0][1].expires == 5.0
+    s.close()
+
+
 def test_ttl_and_real_job(tmp_path: Path) -> None:
     s = Spool(tmp_path)
     evs, _ = job_events(parse_job(live_job(13)), "c")
