@@ -20,7 +20,7 @@ from . import errors
 from . import validation as v
 from .db import Backend
 from .keys import upper_bound
-from .public import public_token
+from .public import public_token_in
 from .records import (
     BatchDeleteResult,
     DeleteResult,
@@ -43,7 +43,7 @@ from .rows import (
     unreferenced,
     version_record,
 )
-from .sharing import effective_sharing
+from .sharing import effective_sharing_in
 
 #: attrs key of the MD5 (hex) of a version's bytes (what the Swift API calls its ETag)
 MD5_ATTR = "md5"
@@ -358,10 +358,9 @@ def _get(conn: sqlite3.Connection, account: str, container: str, name: str, seri
 
 
 def _get_for_owner(conn: sqlite3.Connection, account: str, container: str, name: str, serial: int | None) -> OwnerView:
-    version = _get(conn, account, container, name, serial)
-    return OwnerView(
-        version, effective_sharing(conn, account, container, name), public_token(conn, account, container, name)
-    )
+    ref = container_ref(conn, account, container)  # once for the three lookups
+    version = version_record(account, container, _version_row(conn, ref, name, serial))
+    return OwnerView(version, effective_sharing_in(conn, ref.id, name), public_token_in(conn, ref.id, name))
 
 
 #: versions of one content looked at for a known MD5: record_md5 fills them all at

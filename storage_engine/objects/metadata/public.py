@@ -45,8 +45,12 @@ def _unpublish(conn: sqlite3.Connection, account: str, container: str, name: str
 
 
 def public_token(conn: sqlite3.Connection, account: str, container: str, name: str) -> str | None:
-    ref = container_ref(conn, account, container)
-    row = conn.execute("SELECT token FROM public_urls WHERE container_id = ? AND name = ?", (ref.id, name)).fetchone()
+    return public_token_in(conn, container_ref(conn, account, container).id, name)
+
+
+def public_token_in(conn: sqlite3.Connection, container_id: int, name: str) -> str | None:
+    """public_token in a container already looked up (by its id)."""
+    row = conn.execute("SELECT token FROM public_urls WHERE container_id = ? AND name = ?", (container_id, name)).fetchone()
     return str(row[0]) if row else None
 
 

@@ -162,8 +162,12 @@ def _permission(conn: sqlite3.Connection, account: str, container: str, name: st
 
 
 def effective_sharing(conn: sqlite3.Connection, account: str, container: str, name: str) -> EffectiveSharing | None:
-    ref = container_ref(conn, account, container)
-    index = load_share_index(conn, ref.id, share_candidates(name))
+    return effective_sharing_in(conn, container_ref(conn, account, container).id, name)
+
+
+def effective_sharing_in(conn: sqlite3.Connection, container_id: int, name: str) -> EffectiveSharing | None:
+    """effective_sharing in a container already looked up (by its id)."""
+    index = load_share_index(conn, container_id, share_candidates(name))
     path = index.governing(name)
     return EffectiveSharing(path, index.entries[path]) if path is not None else None
 
