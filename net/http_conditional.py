@@ -10,6 +10,7 @@ to case (a digest is the same whatever the case of its hex).
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -216,7 +217,13 @@ def _epoch(when: datetime | float) -> int:
 def format_http_date(when: datetime | float) -> str:
     """IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) for Last-Modified and friends;
     locale-independent, sub-seconds dropped. A naive datetime is taken as UTC."""
-    t = datetime.fromtimestamp(_epoch(when), UTC)
+    return _format_epoch(_epoch(when))
+
+
+@functools.lru_cache(maxsize=1024)
+def _format_epoch(seconds: int) -> str:
+    # cached: every GET, HEAD and PUT answer formats one (or two) of a few hot mtimes
+    t = datetime.fromtimestamp(seconds, UTC)
     return f"{_DAYS[t.weekday()]}, {t.day:02d} {_MONTHS[t.month - 1]} {t.year:04d} {t:%H:%M:%S} GMT"
 
 

@@ -48,6 +48,10 @@ from .until import until_of
 from .versions import Versions
 
 
+#: an object up to this size is answered in one piece (one Response), larger ones streamed
+SMALL_BODY = 64 << 10
+
+
 class ObjectHandler:
     def __init__(
         self,
@@ -165,6 +169,12 @@ class ObjectHandler:
             except RangeNotSatisfiable as exc:
                 raise HTTPError(416, exc.reason, {**headers, "Content-Range": f"bytes */{size}"}) from None
         headers["X-Trans-Id"] = r.request.get(TRANSACTION_ID, "")
+        if spans is None and slo is None and r.method == "GET" and 0 < size <= SMALL_BODY:
+            # A small object whole (what most GETs are): read before answering and
+            # send as one Response, without the streaming machinery; a read error
+            # is then an error answer rather than a cut connection.
+            body = b"".join([piece async for piece in self.large.read_joined(segments, 0, size - 1)])
+            return web.Response(status=200, headers=headers, body=body)
         resp = web.StreamResponse(status=200, headers=headers)
         r.request["stream"] = resp
         if spans is None:

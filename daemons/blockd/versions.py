@@ -44,13 +44,14 @@ class Versions:
 
     def headers(self, api: str, v: ObjectVersion) -> dict[str, str]:
         """The headers of an object GET/HEAD."""
+        modified = format_http_date(v.mtime)
         h = {
             "Content-Type": v.content_type,
-            "Last-Modified": format_http_date(v.mtime),
+            "Last-Modified": modified,
             "X-Timestamp": f"{v.mtime:.5f}",
             "X-Object-Hash": v.etag,
             "X-Object-Version": str(v.serial),
-            "X-Object-Version-Timestamp": format_http_date(v.mtime),
+            "X-Object-Version-Timestamp": modified,
             "X-Object-Modified-By": v.modified_by,
             "X-Object-UUID": v.uuid,
             "Accept-Ranges": "bytes",
