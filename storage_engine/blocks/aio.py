@@ -76,10 +76,20 @@ class AsyncBlockStore:
     async def commit_ops(self, ops: list[BatchOp]) -> list[BatchOp]:
         """Index operations group-committed with the puts of the moment; each op's
         outcome is in its ``value``/``error`` once this returns."""
-        if not self.store.group_commit:  # durability "each": a thread commits them
+        return await self.finish_ops(ops, self.begin_ops(ops))
+
+    def begin_ops(self, ops: list[BatchOp], *, at_once: bool = True) -> Batch | None:
+        """commit_ops up to the wait: the ops are in the open batch when this returns
+        (so every commit from now on includes them), or, with durability "each"
+        (None), left for finish_ops to commit.  ``at_once`` as for BlockStore.commit_ops."""
+        return self.store.commit_ops(ops, at_once=at_once) if self.store.group_commit else None
+
+    async def finish_ops(self, ops: list[BatchOp], batch: Batch | None) -> list[BatchOp]:
+        """Until the ops of ``begin_ops`` are committed; their outcomes as in commit_ops."""
+        if batch is None:  # durability "each": a thread commits them
             await self.call(self.store.run_ops, ops)
             return ops
-        await _batch_done(self.store.commit_ops(ops))
+        await _batch_done(batch)
         for op in ops:
             if not op.applied:
                 try:

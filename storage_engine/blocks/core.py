@@ -499,15 +499,20 @@ class BlockCore:
         may use the reserve, as metadata-only writes do)."""
         return self.write_meta_grouped(op.fn, op.isolated)
 
-    def commit_ops(self, ops: Sequence[BatchOp]) -> Batch:
+    def commit_ops(self, ops: Sequence[BatchOp], *, at_once: bool = True) -> Batch:
         """Add index operations to the open batch (group-committed with puts); the batch
-        to wait on.  With durability "each", the caller commits: see finish_put."""
+        to wait on.  With durability "each", the caller commits: see finish_put.
+        ``at_once`` False: commit within the group window rather than at once, so ops
+        nobody is waiting for ride along with the next put's commit."""
         self.check_writable()
         with self._append_lock:
             self.check_open()
             b = self._batch
             b.ops.extend(ops)
-        self._kick(b)
+        if at_once or self._committer is None:
+            self._kick(b)
+        else:
+            self._committer.kick()
         return b
 
     def run_ops(self, ops: Sequence[BatchOp]) -> None:

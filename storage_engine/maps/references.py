@@ -14,7 +14,9 @@ metadata (the truth) always in this order:
 A version made of blocks just put (a small object's one block) takes step 1
 inside the blocks' own commit (``begin_add_with_blocks``): the blocks and the
 reference become durable in one LMDB transaction after one data sync.  Drops
-(step 3) are group-committed with the puts of the moment.
+(step 3) are group-committed with the puts of the moment; a PUT answers without
+waiting for its drops to land (``drop_soon``: they are in the open block-store
+batch by then, so every later commit includes them).
 
 A crash between 1 and 2, or between 2 and 3, therefore leaves at most a leaked
 reference (a refcount one too high: the map and its blocks are kept a little
@@ -31,6 +33,7 @@ from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from storage_engine.blocks.commit import Batch, BatchOp
 from storage_engine.blocks.core import PendingPut
 from storage_engine.blocks.errors import MapNotFound
 
@@ -120,12 +123,46 @@ class MapReferences:
         """Drop one reference on each (step 3), all in one block-store commit shared
         with the puts of the moment. Never raises: the commit it follows is done, and
         a reference left behind is only a leak that GC reconciles."""
+        begun = self._begin_drop(names)
+        if begun is not None:
+            await self._finish_drop(*begun)
+
+    def drop_soon(self, names: Iterable[MapName]) -> None:
+        """drop() without waiting for its commit: the drops are in the block store's
+        open batch when this returns, so every later block-store commit (the next
+        put's, a flush, GC's) includes them, and one is made within the group
+        window if no put comes; their outcome is counted and logged when it lands.
+
+        For the drops after a PUT's metadata commit, which its answer does not
+        wait for: a crash before they land leaves at most a leaked reference, as a
+        crash between the commit and drop() always could (docs/architecture.md)."""
+        begun = self._begin_drop(names, at_once=False)  # rides along with the next put's commit
+        if begun is not None:
+            task = asyncio.ensure_future(self._finish_drop(*begun))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def settle(self) -> None:
+        """Until every drop_soon (and every drop a cancelled add left) has landed."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _begin_drop(
+        self, names: Iterable[MapName], *, at_once: bool = True
+    ) -> tuple[list[MapKey], list[BatchOp], Batch | None] | None:
         keys = [MapKey(*name) for name in names]
         if not keys:
-            return
+            return None
         try:
             ops = [self.maps.sync.prepare_drop(key) for key in keys]
-            await self.maps.blocks.commit_ops(ops)
+            return keys, ops, self.maps.blocks.begin_ops(ops, at_once=at_once)
+        except Exception:  # noqa: BLE001 - never fail a committed request over bookkeeping
+            log.exception("could not drop %d map reference(s) (GC will reconcile)", len(keys))
+            return None
+
+    async def _finish_drop(self, keys: list[MapKey], ops: list[BatchOp], batch: Batch | None) -> None:
+        try:
+            await self.maps.blocks.finish_ops(ops, batch)
         except Exception:  # noqa: BLE001 - never fail a committed request over bookkeeping
             log.exception("could not drop %d map reference(s) (GC will reconcile)", len(keys))
             return
@@ -138,14 +175,18 @@ class MapReferences:
             else:
                 log.error("could not drop a reference on map %s (GC will reconcile): %s", key, op.error)
 
-    async def guarded(self, name: MapName, commit: Awaitable[C]) -> C:
+    async def guarded(self, name: MapName, commit: Awaitable[C], *, wait_drops: bool = True) -> C:
         """Run the metadata commit (step 2) that consumes the reference on ``name``
         added just before: dropped again if the commit fails, and the maps the
-        commit released dropped after it."""
+        commit released dropped after it (``wait_drops`` False: drop_soon, for a
+        write whose answer need not wait for them)."""
         try:
             result = await commit
         except BaseException:
             await self.drop([name])
             raise
-        await self.drop(result.dropped_maps)
+        if wait_drops:
+            await self.drop(result.dropped_maps)
+        else:
+            self.drop_soon(result.dropped_maps)
         return result

@@ -217,6 +217,7 @@ class ObjectStore:
 
     async def close(self) -> None:
         try:
+            await self.refs.settle()  # the drops PUTs did not wait for
             await self.blocks.close()
         finally:
             await self.meta.close()
@@ -413,10 +414,13 @@ class ObjectStore:
         attrs: Mapping[str, str] | None = None,
         precondition: Precondition | None = None,
         uuid: str | None = None,
+        wait_drops: bool = True,
     ) -> WriteResult:
         """New current version of ``name`` made of these blocks (all already stored).
 
         ``uuid`` as for ``MetadataStore.objects.put`` (None: the object's own).
+        ``wait_drops`` False: return without waiting for the replaced version's map
+        reference to be dropped (MapReferences.drop_soon).
         MissingBlocks (409) if some are not; BadHashmap (400) if the list does not
         fit the size; metadata errors (412, 413, ...) otherwise."""
         pol = container.policy
@@ -435,6 +439,7 @@ class ObjectStore:
                 precondition=precondition,
                 uuid=uuid,
             ),
+            wait_drops=wait_drops,
         )
 
     async def put_stream(
@@ -486,6 +491,7 @@ class ObjectStore:
             attrs=full_attrs,
             precondition=precondition,
             uuid=uuid,
+            wait_drops=False,  # a PUT answers once its version is durable, not its drops
         )
 
     async def _put_one_block(
@@ -545,6 +551,7 @@ class ObjectStore:
                 account, container.name, name, map=ref, modified_by=modified_by, content_type=content_type,
                 meta=meta, attrs=full_attrs, precondition=precondition, uuid=uuid,
             ),
+            wait_drops=False,
         )
 
     async def copy(
