@@ -115,6 +115,19 @@ def container_ref(conn: sqlite3.Connection, account: str, name: str) -> Containe
     )
 
 
+def container_id(conn: sqlite3.Connection, account: str, name: str) -> int:
+    """container_ref's id alone (what a read by key needs), with the same errors:
+    one indexed lookup and no records built."""
+    row = conn.execute(
+        "SELECT c.id FROM accounts a JOIN containers c ON c.account_id = a.id WHERE a.name = ? AND c.name = ?",
+        (account, name),
+    ).fetchone()
+    if row is None:
+        account_id(conn, account)  # raises AccountNotFound when that is the reason
+        raise errors.ContainerNotFound(f"container {account}/{name} not found")
+    return int(row[0])
+
+
 # -- versions ------------------------------------------------------------------
 
 VERSION_COLUMNS = (
