@@ -35,6 +35,7 @@ from .records import (
 from .rows import (
     VERSION_COLUMNS,
     ContainerRef,
+    container_id,
     container_ref,
     current_version_row,
     dump_json,
@@ -336,31 +337,33 @@ def _delete_tree(
     )
 
 
-def _version_row(conn: sqlite3.Connection, ref: ContainerRef, name: str, serial: int | None) -> Row:
-    """The current version, or version ``serial`` of this object if it is still live."""
-    c = ref.container
+def _version_row(
+    conn: sqlite3.Connection, cid: int, account: str, container: str, name: str, serial: int | None
+) -> Row:
+    """The current version, or version ``serial`` of this object (in container ``cid``,
+    named ``account/container``) if it is still live."""
     if serial is None:
-        row = current_version_row(conn, ref.id, name)
+        row = current_version_row(conn, cid, name)
         if row is None:
-            raise errors.ObjectNotFound(f"object {c.account}/{c.name}/{name} not found")
+            raise errors.ObjectNotFound(f"object {account}/{container}/{name} not found")
         return row
     row = conn.execute(
         f"SELECT {VERSION_COLUMNS}, container_id FROM versions WHERE serial = ?", (serial,)
     ).fetchone()
-    if row is None or row[-1] != ref.id or row[_NAME] != name or row[_STATE] == "deleted":
-        raise errors.VersionNotFound(f"object {c.account}/{c.name}/{name} has no version {serial}")
+    if row is None or row[-1] != cid or row[_NAME] != name or row[_STATE] == "deleted":
+        raise errors.VersionNotFound(f"object {account}/{container}/{name} has no version {serial}")
     return tuple(row[:-1])
 
 
 def _get(conn: sqlite3.Connection, account: str, container: str, name: str, serial: int | None) -> ObjectVersion:
-    ref = container_ref(conn, account, container)
-    return version_record(account, container, _version_row(conn, ref, name, serial))
+    cid = container_id(conn, account, container)
+    return version_record(account, container, _version_row(conn, cid, account, container, name, serial))
 
 
 def _get_for_owner(conn: sqlite3.Connection, account: str, container: str, name: str, serial: int | None) -> OwnerView:
-    ref = container_ref(conn, account, container)  # once for the three lookups
-    version = version_record(account, container, _version_row(conn, ref, name, serial))
-    return OwnerView(version, effective_sharing_in(conn, ref.id, name), public_token_in(conn, ref.id, name))
+    cid = container_id(conn, account, container)  # once for the three lookups
+    version = version_record(account, container, _version_row(conn, cid, account, container, name, serial))
+    return OwnerView(version, effective_sharing_in(conn, cid, name), public_token_in(conn, cid, name))
 
 
 #: versions of one content looked at for a known MD5: record_md5 fills them all at
@@ -448,7 +451,7 @@ def _copy(
     pre: Precondition | None,
 ) -> WriteResult:
     sref = container_ref(conn, src[0], src[1])
-    srow = _version_row(conn, sref, src[2], serial)
+    srow = _version_row(conn, sref.id, sref.container.account, sref.container.name, src[2], serial)
     same_container = (src[0], src[1]) == (dst[0], dst[1])
     dref = sref if same_container else container_ref(conn, dst[0], dst[1])
     same_object = same_container and src[2] == dst[2]

@@ -97,15 +97,26 @@ class ContainerRef:
     account_usage: Usage
 
 
-def container_ref(conn: sqlite3.Connection, account: str, name: str) -> ContainerRef:
-    row = conn.execute(
-        f"SELECT {CONTAINER_COLUMNS}, a.id, a.quota, a.object_count, a.bytes_used, a.history_count, a.history_bytes "
-        "FROM accounts a JOIN containers c ON c.account_id = a.id WHERE a.name = ? AND c.name = ?",
+def _container_row(conn: sqlite3.Connection, columns: str, account: str, name: str) -> tuple[Any, ...]:
+    """``columns`` of a container joined with its account; AccountNotFound or
+    ContainerNotFound when there is none."""
+    row: tuple[Any, ...] | None = conn.execute(
+        f"SELECT {columns} FROM accounts a JOIN containers c ON c.account_id = a.id WHERE a.name = ? AND c.name = ?",
         (account, name),
     ).fetchone()
     if row is None:
         account_id(conn, account)  # raises AccountNotFound when that is the reason
         raise errors.ContainerNotFound(f"container {account}/{name} not found")
+    return row
+
+
+def container_ref(conn: sqlite3.Connection, account: str, name: str) -> ContainerRef:
+    row = _container_row(
+        conn,
+        f"{CONTAINER_COLUMNS}, a.id, a.quota, a.object_count, a.bytes_used, a.history_count, a.history_bytes",
+        account,
+        name,
+    )
     return ContainerRef(
         id=row[0],
         account_id=row[13],
@@ -113,6 +124,12 @@ def container_ref(conn: sqlite3.Connection, account: str, name: str) -> Containe
         account_quota=row[14],
         account_usage=Usage(row[15], row[16], row[17], row[18]),
     )
+
+
+def container_id(conn: sqlite3.Connection, account: str, name: str) -> int:
+    """container_ref's id alone (what a read by key needs), with the same errors:
+    one indexed lookup and no records built."""
+    return int(_container_row(conn, "c.id", account, name)[0])
 
 
 # -- versions ------------------------------------------------------------------
