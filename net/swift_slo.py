@@ -466,33 +466,24 @@ class BulkDeleteResult:
         return "400 Bad Request" if self.errors else "200 OK"
 
 
-def format_bulk_delete(
-    result: BulkDeleteResult, fmt: Literal["json", "plain", "xml"], *, root: str = "delete", aborted: bool = False
-) -> bytes:
-    """The answer body of Swift's bulk delete, which its SLO delete reuses, laid out as
-    Swift's get_heartbeat_response_body lays it out (XML under ``root``). ``aborted``:
-    the request stopped after too many failures (`400 Bad Request`, with Swift's text)."""
-    status = "400 Bad Request" if aborted else result.status
-    doc: dict[str, object] = {
-        "Number Deleted": result.deleted,
-        "Number Not Found": result.not_found,
-        "Response Body": "Max delete failures exceeded" if aborted else "",
-        "Response Status": status,
-    }
+def format_bulk_delete(result: BulkDeleteResult, fmt: Literal["json", "plain"]) -> bytes:
+    """The answer body of Swift's bulk delete, which its SLO delete reuses."""
     if fmt == "json":
-        return json.dumps({**doc, "Errors": [[p, s] for p, s in result.errors]}).encode()
-    if fmt == "xml":
-        out = [f"<{root}>\n"]
-        for key in sorted(doc):
-            tag = key.replace(" ", "_").lower()
-            out.append(f"<{tag}>{_xml_escape(str(doc[key]))}</{tag}>\n")
-        out.append("<errors>\n")
-        out += [f"<object><name>{_xml_escape(p)}</name><status>{_xml_escape(s)}</status></object>\n" for p, s in result.errors]
-        out.append(f"</errors>\n</{root}>\n")
-        return "".join(out).encode("utf-8")
-    lines = [f"{key}: {doc[key]}" for key in sorted(doc)] + ["Errors:", *(f"{p}, {s}" for p, s in result.errors)]
+        return json.dumps(
+            {
+                "Number Deleted": result.deleted,
+                "Number Not Found": result.not_found,
+                "Response Body": "",
+                "Response Status": result.status,
+                "Errors": [[p, s] for p, s in result.errors],
+            }
+        ).encode()
+    lines = [
+        f"Number Deleted: {result.deleted}",
+        f"Number Not Found: {result.not_found}",
+        "Response Body: ",
+        f"Response Status: {result.status}",
+        "Errors:",
+        *(f"{p}, {s}" for p, s in result.errors),
+    ]
     return ("\n".join(lines) + "\n").encode()
-
-
-def _xml_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

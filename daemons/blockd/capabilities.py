@@ -3,7 +3,7 @@
 Swift clients read it before choosing how to work: python-swiftclient's
 `swift upload --segment-size` makes static large objects when `slo` is listed
 (dynamic ones otherwise), its `swift delete` of many objects uses bulk delete
-because `bulk_delete` is listed (daemons/blockd/bulk.py),
+only when `bulk_delete` is listed (it is not: nefeli has no bulk middleware),
 and `swift capabilities` prints it all. Only what nefeli-blockd does is listed,
 with its real limits; the `nefeli` section adds what is nefeli's own.
 """
@@ -14,7 +14,6 @@ from typing import Any
 
 from net.object_names import MAX_ACCOUNT_NAME, MAX_CONTAINER_NAME, MAX_OBJECT_NAME
 from net.pithos_hashmap import MAX_OBJECT_SIZE
-from net.swift_bulk import MAX_BULK_DELETES, MAX_FAILED_DELETES
 from net.swift_slo import MAX_MANIFEST_SEGMENTS, MAX_MANIFEST_SIZE
 from storage_engine.objects.metadata.validation import (
     MAX_LISTING_LIMIT,
@@ -53,7 +52,6 @@ def capabilities(config: BlockdConfig, version: str | None) -> dict[str, Any]:
             "min_segment_size": 1,
         },
         "dlo": {},
-        "bulk_delete": {"max_deletes_per_request": MAX_BULK_DELETES, "max_failed_deletes": MAX_FAILED_DELETES},
         "nefeli": {
             "hash_schemes": ["blake3", "sha256"],
             "default_hash": config.default_hash,

@@ -29,7 +29,6 @@ from .accounts import AccountHandler
 from .astakos_account import PREFIX as ACCOUNT_API
 from .astakos_account import AstakosAccountHandler
 from .auth import AuthHandler
-from .bulk import BulkDeleteHandler
 from .capabilities import INFO_PATHS, capabilities
 from .config import BlockdConfig
 from .containers import ContainerHandler
@@ -76,7 +75,6 @@ class Server:
         self.astakos_account = AstakosAccountHandler(svc)
         self.accounts = AccountHandler(svc, perms)
         self.containers = ContainerHandler(svc, perms, versions, hashsync)
-        self.bulk = BulkDeleteHandler(svc, perms)
         self.objects = ObjectHandler(svc, perms, versions, sharing, large, hashsync)
         self.public = PublicHandler(svc, self.objects)
         self.errors = ErrorMiddleware(svc.metrics)
@@ -118,8 +116,6 @@ class Server:
         r = Req(request, op.api, op.account, op.container, op.object, user, svc.base_url(request))
         if r.account is None:
             return await self.accounts.top_level(r)
-        if op.api == "swift" and "bulk-delete" in request.query and request.method in ("POST", "DELETE"):
-            return await self.bulk.delete(r)  # Swift's bulk middleware answers at any depth
         if r.container is None:
             return await self.accounts.handle(r)
         if r.obj is None:
