@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from aiohttp import web
@@ -44,7 +45,9 @@ class ContainerHandler:
             "X-Container-Policy-Block-Size": str(p.block_size),
             "X-Container-Policy-Block-Hash": p.hash_scheme,
             "X-Container-Policy-Quota": str(p.quota or 0),
-            "Last-Modified": format_http_date(c.mtime),
+            # rounded up, as Swift sends it: the listing's last_modified (microseconds) is
+            # then never later than the header a client compares it with
+            "Last-Modified": format_http_date(math.ceil(c.mtime)),
             "X-Timestamp": f"{c.created:.5f}",
         }
         for k, v in c.meta.items():

@@ -224,22 +224,13 @@ class Tokens:
         return key
 
     async def verify_key(self, user: str, key: str) -> str | None:
-        """``GET /auth/v1.0``: the account if ``key`` is ``user``'s key, else None."""
-        if not isinstance(user, str) or not isinstance(key, str) or not user or len(key) > 1024:
-            return None
-        found = await self._db.read(_key_of, user)
-        if found is None:
-            await self._db.offload(hash_key, key)  # same cost whether or not the user exists
-            return None
-        account, stored = found
-        return account if await self._db.offload(check_key, key, stored) else None
+        """The account if ``key`` is ``user``'s key, else None."""
+        found = await self._key_secret(user, key)
+        return found[0] if found is not None else None
 
-    async def login_v1(
-        self, user: str, key: str, *, ttl: float | None, description: str = "auth/v1.0"
-    ) -> NewToken | None:
-        """``GET /auth/v1.0``: None for a wrong user or key; else the token this user's
-        last login got while it has at least ``V1_REUSE_MARGIN`` seconds left (so
-        clients that log in per call do not pile up tokens), or a new one."""
+    async def _key_secret(self, user: str, key: str) -> tuple[str, bytes] | None:
+        """(account, the key's secret) if ``key`` is ``user``'s key, else None; one
+        scrypt either way, so a wrong user costs what a wrong key does."""
         if not isinstance(user, str) or not isinstance(key, str) or not user or len(key) > 1024:
             return None
         found = await self._db.read(_key_of, user)
@@ -248,8 +239,18 @@ class Tokens:
             return None
         account, stored = found
         secret = await self._db.offload(key_secret, key, stored)
-        if secret is None:
+        return (account, secret) if secret is not None else None
+
+    async def login_v1(
+        self, user: str, key: str, *, ttl: float | None, description: str = "auth/v1.0"
+    ) -> NewToken | None:
+        """``GET /auth/v1.0``: None for a wrong user or key; else the token this user's
+        last login got while it has at least ``V1_REUSE_MARGIN`` seconds left (so
+        clients that log in per call do not pile up tokens), or a new one."""
+        found = await self._key_secret(user, key)
+        if found is None:
             return None
+        account, secret = found
         now = self._clock()
         cur = await self._db.read(_v1_current, user)
         if cur is not None:
