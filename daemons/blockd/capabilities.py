@@ -24,6 +24,7 @@ from storage_engine.objects.metadata.validation import (
 )
 
 from .config import BlockdConfig
+from .tempurl import info as tempurl_info
 
 #: the paths swiftclient derives from a storage URL (`/v1/<acct>` and `/object-store/v1/<acct>`)
 INFO_PATHS = ("/info", "/object-store/info")
@@ -52,6 +53,7 @@ def capabilities(config: BlockdConfig, version: str | None) -> dict[str, Any]:
             "min_segment_size": 1,
         },
         "dlo": {},
+        "tempurl": tempurl_info(),
         "nefeli": {
             "hash_schemes": ["blake3", "sha256"],
             "default_hash": config.default_hash,

@@ -42,6 +42,7 @@ from .public import PUBLIC_PREFIX, PublicHandler
 from .request_context import Req, decode_path
 from .service import Service
 from .sharing import Sharing
+from .tempurl import TempUrlHandler, on_response_prepare
 from .versions import Versions
 
 __all__ = ["MAX_META_BODY", "Req", "Server"]
@@ -77,6 +78,7 @@ class Server:
         self.containers = ContainerHandler(svc, perms, versions, hashsync)
         self.objects = ObjectHandler(svc, perms, versions, sharing, large, hashsync)
         self.public = PublicHandler(svc, self.objects)
+        self.tempurl = TempUrlHandler(svc, self.objects)
         self.errors = ErrorMiddleware(svc.metrics)
 
     # ------------------------------------------------------------------ app
@@ -85,6 +87,7 @@ class Server:
         app = web.Application(middlewares=[self.errors.middleware], client_max_size=MAX_META_BODY)
         # [\s\S], not ".": a path may hold an encoded newline, and dispatch answers it
         app.router.add_route("*", "/{tail:[\\s\\S]*}", self.dispatch)
+        app.on_response_prepare.append(on_response_prepare)
         return app
 
     # ------------------------------------------------------------------ dispatch
@@ -108,6 +111,8 @@ class Server:
             return await self.astakos_account.handle(request, path[len(ACCOUNT_API) :])
         if path.startswith(PUBLIC_PREFIX):
             return await self.public.get(request, path[len(PUBLIC_PREFIX) :])
+        if request.method != "OPTIONS" and ("temp_url_sig" in request.query or "temp_url_expires" in request.query):
+            return await self.tempurl.handle(request, parse_object_path(path))
         token = request.headers.get("X-Auth-Token") or request.headers.get("X-Storage-Token")
         user = await svc.meta.tokens.resolve(token) if token else None
         if user is None:  # before the path is read, as Swift's auth answers first
