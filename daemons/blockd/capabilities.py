@@ -3,7 +3,8 @@
 Swift clients read it before choosing how to work: python-swiftclient's
 `swift upload --segment-size` makes static large objects when `slo` is listed
 (dynamic ones otherwise), its `swift delete` of many objects uses bulk delete
-only when `bulk_delete` is listed (it is not: nefeli has no bulk middleware),
+when `bulk_delete` is listed (daemons/blockd/bulk.py), temporary URLs are
+checked against `tempurl`'s methods and digests,
 and `swift capabilities` prints it all. Only what nefeli-blockd does is listed,
 with its real limits; the `nefeli` section adds what is nefeli's own.
 """
@@ -23,6 +24,7 @@ from storage_engine.objects.metadata.validation import (
     MAX_META_VALUE,
 )
 
+from .bulk import info as bulk_delete_info
 from .config import BlockdConfig
 from .tempurl import info as tempurl_info
 
@@ -54,6 +56,7 @@ def capabilities(config: BlockdConfig, version: str | None) -> dict[str, Any]:
         },
         "dlo": {},
         "tempurl": tempurl_info(),
+        "bulk_delete": bulk_delete_info(),
         "nefeli": {
             "hash_schemes": ["blake3", "sha256"],
             "default_hash": config.default_hash,

@@ -29,6 +29,7 @@ from .accounts import AccountHandler
 from .astakos_account import PREFIX as ACCOUNT_API
 from .astakos_account import AstakosAccountHandler
 from .auth import AuthHandler
+from .bulk import BulkDeleteHandler
 from .capabilities import INFO_PATHS, capabilities
 from .config import BlockdConfig
 from .containers import ContainerHandler
@@ -79,6 +80,7 @@ class Server:
         self.objects = ObjectHandler(svc, perms, versions, sharing, large, hashsync)
         self.public = PublicHandler(svc, self.objects)
         self.tempurl = TempUrlHandler(svc, self.objects)
+        self.bulk_delete = BulkDeleteHandler(self.containers, self.objects)
         self.errors = ErrorMiddleware(svc.metrics)
 
     # ------------------------------------------------------------------ app
@@ -119,6 +121,8 @@ class Server:
             raise HTTPError(401, "missing or invalid X-Auth-Token", {"WWW-Authenticate": www_authenticate(path)})
         op = parse_object_path(path)
         r = Req(request, op.api, op.account, op.container, op.object, user, svc.base_url(request))
+        if r.api == "swift" and r.account and "bulk-delete" in request.query and request.method in ("POST", "DELETE"):
+            return await self.bulk_delete.handle(r)
         if r.account is None:
             return await self.accounts.top_level(r)
         if r.container is None:
