@@ -53,6 +53,8 @@ METHODS: tuple[str, ...] = ("GET", "HEAD", "PUT", "POST", "DELETE")
 #: the metadata keys (account or container) that hold signing keys
 KEY_NAMES: tuple[str, ...] = ("temp-url-key", "temp-url-key-2")
 EXPIRES_ISO8601 = "%Y-%m-%dT%H:%M:%SZ"
+#: the last second an HTTP date can name (9999-12-31T23:59:59Z); later expiries are refused
+MAX_EXPIRES = 253402300799
 #: methods whose signature also admits a HEAD (Swift: a GET or PUT URL may be HEADed)
 HEAD_ALSO_BY: tuple[str, ...] = ("HEAD", "GET", "POST", "PUT")
 
@@ -99,10 +101,11 @@ def parse_query(query: Mapping[str, str]) -> TempUrlQuery:
 
 
 def parse_expires(raw: str) -> int | None:
-    """Unix seconds of ``temp_url_expires`` (digits or ISO 8601 UTC); None if neither."""
+    """Unix seconds of ``temp_url_expires`` (digits or ISO 8601 UTC); None if neither,
+    or past year 9999 (no Expires header could say it)."""
     raw = raw.strip()
-    if raw.isascii() and raw.isdigit() and len(raw) <= 18:
-        return int(raw)
+    if raw.isascii() and raw.isdigit():
+        return int(raw) if len(raw) <= 12 and int(raw) <= MAX_EXPIRES else None
     if _ISO.fullmatch(raw):
         try:
             return calendar.timegm(time.strptime(raw, EXPIRES_ISO8601))

@@ -100,6 +100,9 @@ def test_bad_urls_are_401_with_swifts_text(blockd: Daemon) -> None:
         "garbage sig": {"temp_url_sig": "zz:%%%", "temp_url_expires": str(exp)},
         "garbage expiry": {"temp_url_sig": good, "temp_url_expires": "soon"},
         "md5": {"temp_url_sig": "md5:" + base64.b64encode(b"0" * 16).decode(), "temp_url_expires": str(exp)},
+        "past year 9999": {"temp_url_sig": sig(ACCOUNT_KEY, "GET", 10**17, path), "temp_url_expires": str(10**17)},
+        "ip range garbage": {"temp_url_sig": good, "temp_url_expires": str(exp), "temp_url_ip_range": "nope"},
+        "other ip range": {"temp_url_sig": good, "temp_url_expires": str(exp), "temp_url_ip_range": "10.0.0.0/8"},
         "other object": None,
     }
     for what, q in cases.items():
