@@ -26,6 +26,7 @@ from storage_engine.objects.metadata.validation import (
 
 from .bulk import info as bulk_delete_info
 from .config import BlockdConfig
+from .extract_archive import info as bulk_upload_info
 from .tempurl import info as tempurl_info
 
 #: the paths swiftclient derives from a storage URL (`/v1/<acct>` and `/object-store/v1/<acct>`)
@@ -57,6 +58,7 @@ def capabilities(config: BlockdConfig, version: str | None) -> dict[str, Any]:
         "dlo": {},
         "tempurl": tempurl_info(),
         "bulk_delete": bulk_delete_info(),
+        "bulk_upload": bulk_upload_info(),
         "nefeli": {
             "hash_schemes": ["blake3", "sha256"],
             "default_hash": config.default_hash,

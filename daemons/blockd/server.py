@@ -34,6 +34,7 @@ from .capabilities import INFO_PATHS, capabilities
 from .config import BlockdConfig
 from .containers import ContainerHandler
 from .errors import ErrorMiddleware
+from .extract_archive import ExtractArchiveHandler
 from .hashsync import HashSyncHandler
 from .http import HTTPError
 from .large_objects import LargeObjectHandler
@@ -81,6 +82,7 @@ class Server:
         self.public = PublicHandler(svc, self.objects)
         self.tempurl = TempUrlHandler(svc, self.objects)
         self.bulk_delete = BulkDeleteHandler(self.containers, self.objects)
+        self.extract_archive = ExtractArchiveHandler(svc, perms, versions, self.containers)
         self.errors = ErrorMiddleware(svc.metrics)
 
     # ------------------------------------------------------------------ app
@@ -123,6 +125,8 @@ class Server:
         r = Req(request, op.api, op.account, op.container, op.object, user, svc.base_url(request))
         if r.api == "swift" and r.account and "bulk-delete" in request.query and request.method in ("POST", "DELETE"):
             return await self.bulk_delete.handle(r)
+        if r.api == "swift" and r.account and "extract-archive" in request.query and request.method == "PUT":
+            return await self.extract_archive.handle(r)
         if r.account is None:
             return await self.accounts.top_level(r)
         if r.container is None:
