@@ -21,6 +21,8 @@ from posixpath import basename
 from urllib.parse import unquote, urlencode
 
 from aiohttp import web
+
+from daemons.runtime.access_log import BYTES_IN
 from multidict import CIMultiDict
 
 from net.object_names import ObjectPath
@@ -49,8 +51,14 @@ __all__ = ["ALLOWED_DIGESTS", "TEMPURL", "TempUrlHandler", "info", "on_response_
 
 #: digests accepted (and listed in /info); Swift 2.38 still accepts sha1 when configured
 ALLOWED_DIGESTS: tuple[str, ...] = ("sha1", "sha256", "sha512")
-#: request headers a PUT/POST temporary URL may not carry (they point at other data)
-DISALLOWED_HEADERS: tuple[str, ...] = ("x-object-manifest", "x-symlink-target", "x-copy-from")
+#: request headers a PUT/POST/DELETE temporary URL may not carry: Swift's three (they
+#: point at other data), and nefeli's own that read other objects (Pithos move, update
+#: from a source, cross-account copy) or outlive the URL (sharing, a public URL)
+DISALLOWED_HEADERS: tuple[str, ...] = (
+    "x-object-manifest", "x-symlink-target", "x-copy-from",
+    "x-move-from", "x-source-object", "x-source-account", "x-copy-from-account",
+    "x-object-sharing", "x-object-public",
+)
 INCOMING_REMOVE: tuple[str, ...] = ("x-timestamp", "x-open-expired")
 OUTGOING_REMOVE_PREFIX = "x-object-meta-"
 OUTGOING_ALLOW_PREFIX = "x-object-meta-public-"
@@ -133,8 +141,9 @@ class TempUrlHandler:
         try:
             return await self.objects.handle(r)
         finally:
-            if inner.get("stream") is not None:  # so ErrorMiddleware knows the headers are out
-                request["stream"] = inner["stream"]
+            for key in ("stream", BYTES_IN):  # what ErrorMiddleware and the access log read
+                if inner.get(key) is not None:
+                    request[key] = inner[key]
 
     # ------------------------------------------------------------------ parts
 

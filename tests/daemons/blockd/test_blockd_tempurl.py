@@ -141,9 +141,14 @@ def test_put_post_delete(blockd: Daemon) -> None:
     assert r.status == 201, r
     assert c.request("GET", p).body == b"[not a manifest"
     assert a.request("HEAD", url(p, method="PUT"), auth=False).status == 200
-    for h in ("X-Object-Manifest", "X-Copy-From", "X-Symlink-Target"):
-        r = a.request("PUT", url(p, method="PUT"), b"", {h: "pub/obj"}, auth=False)
+    for h in ("X-Object-Manifest", "X-Copy-From", "X-Symlink-Target", "X-Move-From", "X-Source-Object"):
+        r = a.request("PUT", url(p, method="PUT"), b"", {h: "/pub/obj"}, auth=False)
         assert r.status == 400 and h in r.body.decode(), (h, r)
+    # a URL holder cannot make the object outlive the URL (public or shared)
+    for h, v in (("X-Object-Public", "true"), ("X-Object-Sharing", "read=*")):
+        assert a.request("POST", url(p, method="POST"), None, {h: v}, auth=False).status == 400
+    assert c.request("HEAD", p).h("X-Object-Public") is None
+    assert c.request("GET", "/v1/demo/pub/obj").body == b"obj contents"  # X-Move-From moved nothing
     assert a.request("POST", url(p, method="POST"), None, {"X-Object-Meta-Note": "hi"}, auth=False).status in (202, 204)
     assert c.request("HEAD", p).h("X-Object-Meta-Note") == "hi"
     assert a.request("DELETE", url(p, method="GET"), auth=False).status == 401
