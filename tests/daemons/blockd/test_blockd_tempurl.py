@@ -213,3 +213,16 @@ def test_swift_tempurl_command(blockd: Daemon) -> None:
     assert out.returncode == 0, out.stderr
     r = anon(blockd).request("GET", out.stdout.strip(), auth=False)
     assert r.status == 200 and r.body == b"obj contents"
+
+
+def test_container_key_and_slo_segments_elsewhere(blockd: Daemon) -> None:
+    c = blockd.client()
+    a = anon(blockd)
+    etag = hashlib.md5(b"obj contents").hexdigest()
+    for name, cont in (("slo-in", "keyed"), ("slo-out", "other")):
+        manifest = json.dumps([{"path": f"/{cont}/obj", "etag": etag, "size_bytes": 12}]).encode()
+        r = c.request("PUT", f"/v1/demo/keyed/{name}?multipart-manifest=put", manifest)
+        assert r.status == 201, r
+    assert a.request("GET", url("/v1/demo/keyed/slo-in", CONTAINER_KEY), auth=False).body == b"obj contents"
+    assert a.request("GET", url("/v1/demo/keyed/slo-out", CONTAINER_KEY), auth=False).status == 401
+    assert a.request("GET", url("/v1/demo/keyed/slo-out"), auth=False).body == b"obj contents"
