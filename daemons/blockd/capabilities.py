@@ -3,7 +3,8 @@
 Swift clients read it before choosing how to work: python-swiftclient's
 `swift upload --segment-size` makes static large objects when `slo` is listed
 (dynamic ones otherwise), its `swift delete` of many objects uses bulk delete
-only when `bulk_delete` is listed (it is not: nefeli has no bulk middleware),
+when `bulk_delete` is listed (daemons/blockd/bulk.py), temporary URLs are
+checked against `tempurl`'s methods and digests,
 and `swift capabilities` prints it all. Only what nefeli-blockd does is listed,
 with its real limits; the `nefeli` section adds what is nefeli's own.
 """
@@ -23,7 +24,10 @@ from storage_engine.objects.metadata.validation import (
     MAX_META_VALUE,
 )
 
+from .bulk import info as bulk_delete_info
 from .config import BlockdConfig
+from .extract_archive import info as bulk_upload_info
+from .tempurl import info as tempurl_info
 
 #: the paths swiftclient derives from a storage URL (`/v1/<acct>` and `/object-store/v1/<acct>`)
 INFO_PATHS = ("/info", "/object-store/info")
@@ -52,6 +56,9 @@ def capabilities(config: BlockdConfig, version: str | None) -> dict[str, Any]:
             "min_segment_size": 1,
         },
         "dlo": {},
+        "tempurl": tempurl_info(),
+        "bulk_delete": bulk_delete_info(),
+        "bulk_upload": bulk_upload_info(),
         "nefeli": {
             "hash_schemes": ["blake3", "sha256"],
             "default_hash": config.default_hash,

@@ -29,10 +29,12 @@ from .accounts import AccountHandler
 from .astakos_account import PREFIX as ACCOUNT_API
 from .astakos_account import AstakosAccountHandler
 from .auth import AuthHandler
+from .bulk import BulkDeleteHandler
 from .capabilities import INFO_PATHS, capabilities
 from .config import BlockdConfig
 from .containers import ContainerHandler
 from .errors import ErrorMiddleware
+from .extract_archive import ExtractArchiveHandler
 from .hashsync import HashSyncHandler
 from .http import HTTPError
 from .large_objects import LargeObjectHandler
@@ -42,6 +44,7 @@ from .public import PUBLIC_PREFIX, PublicHandler
 from .request_context import Req, decode_path
 from .service import Service
 from .sharing import Sharing
+from .tempurl import TempUrlHandler, on_response_prepare
 from .versions import Versions
 
 __all__ = ["MAX_META_BODY", "Req", "Server"]
@@ -77,6 +80,9 @@ class Server:
         self.containers = ContainerHandler(svc, perms, versions, hashsync)
         self.objects = ObjectHandler(svc, perms, versions, sharing, large, hashsync)
         self.public = PublicHandler(svc, self.objects)
+        self.tempurl = TempUrlHandler(svc, self.objects)
+        self.bulk_delete = BulkDeleteHandler(self.containers, self.objects)
+        self.extract_archive = ExtractArchiveHandler(svc, perms, versions, self.containers)
         self.errors = ErrorMiddleware(svc.metrics)
 
     # ------------------------------------------------------------------ app
@@ -85,6 +91,7 @@ class Server:
         app = web.Application(middlewares=[self.errors.middleware], client_max_size=MAX_META_BODY)
         # [\s\S], not ".": a path may hold an encoded newline, and dispatch answers it
         app.router.add_route("*", "/{tail:[\\s\\S]*}", self.dispatch)
+        app.on_response_prepare.append(on_response_prepare)
         return app
 
     # ------------------------------------------------------------------ dispatch
@@ -108,12 +115,18 @@ class Server:
             return await self.astakos_account.handle(request, path[len(ACCOUNT_API) :])
         if path.startswith(PUBLIC_PREFIX):
             return await self.public.get(request, path[len(PUBLIC_PREFIX) :])
+        if request.method != "OPTIONS" and ("temp_url_sig" in request.query or "temp_url_expires" in request.query):
+            return await self.tempurl.handle(request, parse_object_path(path))
         token = request.headers.get("X-Auth-Token") or request.headers.get("X-Storage-Token")
         user = await svc.meta.tokens.resolve(token) if token else None
         if user is None:  # before the path is read, as Swift's auth answers first
             raise HTTPError(401, "missing or invalid X-Auth-Token", {"WWW-Authenticate": www_authenticate(path)})
         op = parse_object_path(path)
         r = Req(request, op.api, op.account, op.container, op.object, user, svc.base_url(request))
+        if r.api == "swift" and r.account and "bulk-delete" in request.query and request.method in ("POST", "DELETE"):
+            return await self.bulk_delete.handle(r)
+        if r.api == "swift" and r.account and "extract-archive" in request.query and request.method == "PUT":
+            return await self.extract_archive.handle(r)
         if r.account is None:
             return await self.accounts.top_level(r)
         if r.container is None:
