@@ -270,7 +270,7 @@ def test_info_lists_what_the_server_supports(daemon: Daemon) -> None:
         assert info["swift"]["max_object_name_length"] == 1024
         assert info["swift"]["container_listing_limit"] == 10000
         assert info["slo"] == {"max_manifest_segments": 1000, "max_manifest_size": 8 * 2**20, "min_segment_size": 1}
-        assert "bulk_delete" not in info  # not supported: clients then delete one by one
+        assert info["bulk_delete"] == {"max_deletes_per_request": 10000, "max_failed_deletes": 1000}
         assert info["nefeli"]["hash_schemes"] == ["blake3", "sha256"]
     assert c.request("HEAD", "/info", auth=False).status == 200
     assert c.request("POST", "/info", auth=False).status == 405
