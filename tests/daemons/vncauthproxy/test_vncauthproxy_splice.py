@@ -12,7 +12,7 @@ import uvloop
 
 from daemons.vncauthproxy.relay import Endpoint
 from daemons.vncauthproxy.splice_relay import SpliceRelay
-from vncauthproxy_peers import metrics_text, read_server_init, recv_exact, rfb_client, start_proxy, start_xvnc
+from vncauthproxy_peers import Flood, metrics_text, read_server_init, recv_exact, rfb_client, start_proxy, start_xvnc
 
 
 def _tcp_pair() -> tuple[socket.socket, socket.socket]:
@@ -74,28 +74,18 @@ def test_a_client_that_does_not_read_stalls_the_backend_and_loses_nothing() -> N
         backend_far, backend = _tcp_pair()
         relay = SpliceRelay(client, backend)
         relay.start()
-        chunks: list[bytes] = []
-        sent = 0
-
-        async def flood() -> None:
-            nonlocal sent
-            while True:
-                chunk = len(chunks).to_bytes(4, "big") * (1 << 18)  # 1 MiB, distinct per chunk
-                chunks.append(chunk)
-                await loop.sock_sendall(backend_far, chunk)
-                sent += len(chunk)
-
-        task = asyncio.create_task(flood())
+        flood = Flood()
+        task = asyncio.create_task(flood.run(backend_far))
         try:
             last = -1
-            while sent != last:  # until the flood stops making progress
-                last = sent
+            while flood.sent != last:  # until the flood stops making progress
+                last = flood.sent
                 await asyncio.sleep(0.3)
             assert relay.to_client.waiting and not relay.to_client.reading
-            assert sent < 256 << 20  # socket buffers and one pipe, not the proxy's memory
-            held = sent  # the flood goes on once the client reads
+            assert flood.sent < 256 << 20  # socket buffers and one pipe, not the proxy's memory
+            held = flood.sent  # the flood goes on once the client reads
             got = await _recv_exactly(client_far, held)
-            assert got == b"".join(chunks)[:held]
+            assert got == flood.data(held)
         finally:
             task.cancel()
             relay.abort()

@@ -16,7 +16,7 @@ from daemons.vncauthproxy.ports import PoolError, PortPool
 from daemons.vncauthproxy.relay import WRITE_HIGH, Endpoint, link
 from daemons.vncauthproxy.users import UsersError, Users, delete_user, load_users, parse_users, write_user
 from daemons.vncauthproxy.websocket import static_path, origin_allowed
-from vncauthproxy_peers import pool_range
+from vncauthproxy_peers import Flood, pool_range
 
 
 async def _endpoint_pair() -> tuple[socket.socket, Endpoint]:
@@ -42,28 +42,18 @@ async def _flood_a_client_that_does_not_read() -> None:
     backend_far, backend = await _endpoint_pair()
     client_far, client = await _endpoint_pair()
     link(backend, client)
-    chunks: list[bytes] = []
-    sent = 0
-
-    async def flood() -> None:
-        nonlocal sent
-        while True:
-            chunk = len(chunks).to_bytes(4, "big") * (1 << 18)  # 1 MiB, distinct per chunk
-            chunks.append(chunk)
-            await loop.sock_sendall(backend_far, chunk)
-            sent += len(chunk)
-
-    task = asyncio.create_task(flood())
+    flood = Flood()
+    task = asyncio.create_task(flood.run(backend_far))
     try:
         for _ in range(100):
             await asyncio.sleep(0.02)
             if not backend.transport.is_reading():
                 break
         assert not backend.transport.is_reading(), "backend was never paused"
-        held = sent  # from here on the flood only fills kernel buffers
+        held = flood.sent  # from here on the flood only fills kernel buffers
         await asyncio.sleep(0.3)
         assert client.transport.get_write_buffer_size() <= WRITE_HIGH + (4 << 20)
-        assert sent - held <= 16 << 20  # the flood stalled: nothing read it
+        assert flood.sent - held <= 16 << 20  # the flood stalled: nothing read it
         # The client starts reading: the bytes arrive complete and in order (read
         # buffers set aside while the peer still held them were not overwritten).
         got = bytearray()
@@ -71,7 +61,7 @@ async def _flood_a_client_that_does_not_read() -> None:
             data = await loop.sock_recv(client_far, 1 << 20)
             assert data
             got += data
-        assert bytes(got) == b"".join(chunks)[: len(got)]
+        assert bytes(got) == flood.data(len(got))
     finally:
         task.cancel()
         for s in (backend_far, client_far):

@@ -8,6 +8,7 @@ kernel's ephemeral range here and outside what tests/free_ports.py hands out.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import ipaddress
 import json
@@ -325,3 +326,23 @@ def metrics_text(proxy: ProxyProc) -> str:
 
 def reply_of(data: bytes) -> dict[str, Any]:
     return json.loads(data.decode().splitlines()[0])
+
+
+class Flood:
+    """Sends distinct 1 MiB chunks into a socket until cancelled; ``sent`` counts whole
+    chunks the kernel took, ``data(n)`` is what the first ``n`` bytes must be."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.sent = 0
+
+    async def run(self, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            chunk = len(self.chunks).to_bytes(4, "big") * (1 << 18)  # 1 MiB, distinct per chunk
+            self.chunks.append(chunk)
+            await loop.sock_sendall(sock, chunk)
+            self.sent += len(chunk)
+
+    def data(self, n: int) -> bytes:
+        return b"".join(self.chunks)[:n]
